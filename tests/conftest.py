@@ -1,0 +1,62 @@
+"""Shared test set-up: 8 simulated CPU devices, parsed absl flags, tiny data.
+
+XLA_FLAGS must be set before jax is imported, so it happens here, first.
+Every test that builds a mesh can then use 1 device or all 8.
+"""
+import os
+
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                           ' --xla_force_host_platform_device_count=8').strip()
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+from absl import flags  # noqa: E402
+
+# grain's mp_prefetch reads absl flags; tests do not run under absl.app.run.
+flags.FLAGS.mark_as_parsed()
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+TINY_CLIPS_PER_CLASS = (3, 1, 1)
+
+
+@pytest.fixture(scope='session')
+def tiny_actions_root(tmp_path_factory) -> pathlib.Path:
+  """The embedded action dataset at 3/1/1 clips per class (36/12/12 videos)."""
+  from vidjax.data import synthetic_actions
+  root = tmp_path_factory.mktemp('data') / 'synthetic_actions'
+  synthetic_actions.ensure_dataset(root, clips_per_class=TINY_CLIPS_PER_CLASS)
+  return root
+
+
+def tiny_config(root, **overrides):
+  """The default config shrunk to run in seconds on CPU."""
+  from vidjax import config as config_lib
+  config = config_lib.load(str(REPO / 'configs' / 'default.py'))
+  with config.unlocked():
+    config.data.root = str(root)
+    config.data.synthetic_clips_per_class = TINY_CLIPS_PER_CLASS
+    config.data.num_frames = 4
+    config.data.height = 32
+    config.data.width = 32
+    config.data.num_workers = 0
+    config.model.lrcn.cnn_features = (8, 16)
+    config.model.lrcn.cnn_embed_dim = 32
+    config.model.lrcn.lstm_hidden_size = 16
+    config.model.single_frame.cnn_features = (8, 16)
+    config.model.single_frame.cnn_embed_dim = 32
+    config.train.batch_size = 8
+    config.eval.batch_size = 8
+    config.train.num_steps = 6
+    config.train.log_every = 1
+    config.train.eval_every = 1000
+    config.train.checkpoint_every = 3
+    config.train.progress_bar = False
+    for key, value in overrides.items():
+      node = config
+      *parents, leaf = key.split('.')
+      for part in parents:
+        node = node[part]
+      node[leaf] = value
+  return config

@@ -1,0 +1,69 @@
+"""Configs are checked when loaded: typos and wrong types are one-line errors."""
+import pytest
+
+from tests.conftest import REPO
+from vidjax import config as config_lib
+
+DEFAULT = str(REPO / 'configs' / 'default.py')
+
+
+def test_every_config_file_validates():
+  for path in sorted((REPO / 'configs').glob('*.py')):
+    config = config_lib.load(str(path))
+    assert config.model.name and config.data.dataset, path
+
+
+def test_override_sets_typed_values():
+  config = config_lib.load(DEFAULT, ['optim.learning_rate=1', 'train.num_steps=10',
+                                     'model.lrcn.cnn_features=(4, 8)', 'model.name=single_frame',
+                                     'model.lrcn.bidirectional=true'])
+  assert config.optim.learning_rate == 1.0 and isinstance(config.optim.learning_rate, float)
+  assert config.train.num_steps == 10
+  assert config.model.lrcn.cnn_features == (4, 8)
+  assert config.model.name == 'single_frame'
+  assert config.model.lrcn.bidirectional is True
+
+
+def test_typo_in_override_names_the_closest_key():
+  with pytest.raises(config_lib.ConfigError) as e:
+    config_lib.load(DEFAULT, ['optim.lerning_rate=1'])
+  assert str(e.value) == "unknown config key 'optim.lerning_rate' (did you mean 'optim.learning_rate'?)"
+
+
+def test_wrong_type_in_override():
+  with pytest.raises(config_lib.ConfigError, match="'train.num_steps' needs an int"):
+    config_lib.load(DEFAULT, ['train.num_steps=1.5'])
+  with pytest.raises(config_lib.ConfigError, match="'train.num_steps' needs an int, got 'ten'"):
+    config_lib.load(DEFAULT, ['train.num_steps=ten'])
+  with pytest.raises(config_lib.ConfigError, match='needs true or false'):
+    config_lib.load(DEFAULT, ['train.progress_bar=maybe'])
+
+
+def test_override_without_value():
+  with pytest.raises(config_lib.ConfigError, match='needs a value'):
+    config_lib.load(DEFAULT, ['train.num_steps'])
+
+
+def test_unknown_key_in_a_config_file(tmp_path):
+  path = tmp_path / 'bad.py'
+  path.write_text(f"import importlib.util, sys\n"
+                  f"spec = importlib.util.spec_from_file_location('d', {DEFAULT!r})\n"
+                  "d = importlib.util.module_from_spec(spec); spec.loader.exec_module(d)\n"
+                  "def get_config():\n"
+                  "  c = d.get_config()\n"
+                  "  c.train.num_stepz = 5\n"
+                  "  return c\n")
+  with pytest.raises(config_lib.ConfigError, match="unknown config key 'train.num_stepz' "
+                                                   r"\(did you mean 'train.num_steps'\?\)"):
+    config_lib.load(str(path))
+
+
+def test_missing_config_file_lists_configs():
+  with pytest.raises(config_lib.ConfigError, match="config file 'nope.py' not found.*default.py"):
+    config_lib.load('nope.py')
+
+
+def test_config_is_locked_after_load():
+  config = config_lib.load(DEFAULT)
+  with pytest.raises(AttributeError):
+    config.train.new_key = 1

@@ -1,0 +1,84 @@
+"""The training loop: sharded steps, exact resume, outputs, the NaN guard."""
+import functools
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from tests.conftest import tiny_config
+from vidjax import parallel, train
+from vidjax.models import build_model
+
+
+def _steps_on_mesh(config, mesh, batches):
+  model = build_model(config.model, 12)
+  tx, schedule = train.make_optimizer(config.optim, config.train.num_steps)
+  state, abstract = train.create_state(config, model, tx, mesh)
+  state_sharding = jax.tree.map(lambda s: s.sharding, abstract)
+  step = jax.jit(functools.partial(train.train_step, model=model, tx=tx, schedule=schedule,
+                                   num_classes=12, label_smoothing=0.1, mean=(0.5,) * 3,
+                                   std=(0.25,) * 3, seed=0),
+                 in_shardings=(state_sharding, parallel.batch_sharding(mesh)),
+                 out_shardings=(state_sharding, parallel.replicated(mesh)), donate_argnums=(0,))
+  losses = []
+  for batch in batches:
+    state, metrics = step(state, parallel.global_batch(batch, mesh))
+    losses.append(float(metrics['loss']))
+  return losses, jax.device_get(state.params)
+
+
+def test_sharded_step_equals_single_device(tmp_path):
+  assert jax.device_count() == 8, 'conftest sets 8 simulated CPU devices'
+  config = tiny_config(tmp_path)
+  rng = np.random.default_rng(0)
+  batches = [{'video': rng.integers(0, 256, (16, 4, 32, 32, 3), dtype=np.uint8),
+              'label': rng.integers(0, 12, (16,), dtype=np.int32)} for _ in range(3)]
+  one_losses, one_params = _steps_on_mesh(config, parallel.make_mesh(1, 1), batches)
+  eight_losses, eight_params = _steps_on_mesh(config, parallel.make_mesh(-1, 1), batches)
+  np.testing.assert_allclose(eight_losses, one_losses, rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               eight_params, one_params)
+  assert one_losses[0] != one_losses[-1]  # The steps really updated something.
+
+
+def _losses(workdir):
+  rows = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  return {r['step']: r['train/loss'] for r in rows if 'train/loss' in r}
+
+
+def test_resume_is_bitwise_equal_to_uninterrupted_run(tiny_actions_root, tmp_path):
+  straight = train.train_and_evaluate(tiny_config(tiny_actions_root), tmp_path / 'straight')
+  stopped = train.train_and_evaluate(tiny_config(tiny_actions_root, **{'train.stop_after_steps': 3}),
+                                     tmp_path / 'resumed')
+  assert stopped['stopped_at'] == 3
+  resumed = train.train_and_evaluate(tiny_config(tiny_actions_root), tmp_path / 'resumed')
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed['state'].params),
+               jax.device_get(straight['state'].params))
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed['state'].opt_state),
+               jax.device_get(straight['state'].opt_state))
+  assert _losses(tmp_path / 'resumed') == _losses(tmp_path / 'straight')
+  assert resumed['test']['top1'] == straight['test']['top1']
+
+
+def test_run_writes_its_outputs_and_metrics(tiny_actions_root, tmp_path, capsys):
+  final = train.train_and_evaluate(tiny_config(tiny_actions_root, **{'data.num_workers': 1}), tmp_path)
+  for name in ('training_curves.png', 'confusion_test.png', 'results.json', 'classes.json'):
+    assert (tmp_path / name).stat().st_size > 0, name
+  assert list((tmp_path / 'tensorboard').glob('events.out.tfevents.*'))
+  results = json.loads((tmp_path / 'results.json').read_text())
+  assert results['test_num_videos'] == 12 and results['eval_num_videos'] == 12
+  assert results['gflops_per_clip'] > 0 and results['num_params'] > 0
+  assert final['test']['confusion'].sum() == 12
+  out = capsys.readouterr().out
+  assert 'test top-1 / top-5' in out and 'GFLOPs/clip' in out
+  # A finished run, re-run in its workdir, trains no more and evaluates again.
+  again = train.train_and_evaluate(tiny_config(tiny_actions_root), tmp_path)
+  assert int(again['state'].step) == 6
+
+
+def test_nonfinite_loss_stops_with_the_step(tiny_actions_root, tmp_path):
+  config = tiny_config(tiny_actions_root, **{'optim.learning_rate': 1e30, 'optim.grad_clip_norm': 0.0,
+                                             'optim.warmup_steps': 0})
+  with pytest.raises(train.NonFiniteError, match=r'non-finite (loss|gradients) at step \d+'):
+    train.train_and_evaluate(config, tmp_path)

@@ -1,0 +1,1 @@
+"""vidjax: video understanding in JAX/Flax."""

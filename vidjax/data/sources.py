@@ -1,0 +1,47 @@
+"""Which videos a split holds: `config.data` -> records and class names.
+
+Generated datasets (the embedded action set) are made on first use and
+cached under `data.root`, or `$VIDJAX_CACHE`, or `~/.cache/vidjax`.
+Real datasets are read from the layout their users already have on disk.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+
+from vidjax.data import datasets, synthetic_actions
+from vidjax.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+  records: list  # [(path, label)] with absolute paths.
+  class_names: list[str]
+  missing: list[str]
+
+
+def cache_dir() -> pathlib.Path:
+  return pathlib.Path(os.environ.get('VIDJAX_CACHE', '~/.cache/vidjax')).expanduser()
+
+
+def dataset_root(data) -> pathlib.Path:
+  if data.root:
+    return pathlib.Path(data.root).expanduser()
+  if data.dataset == 'synthetic_actions':
+    return cache_dir() / 'synthetic_actions'
+  raise UserError(f"data.root is empty; set --config.data.root to your {data.dataset} directory")
+
+
+def load_split(data, split: str) -> Split:
+  root = dataset_root(data)
+  kind = data.dataset
+  if kind == 'synthetic_actions':
+    synthetic_actions.ensure_dataset(root, clips_per_class=tuple(data.synthetic_clips_per_class))
+    kind = 'csv'
+  try:
+    found = datasets.load_dataset(kind, str(root), split)
+  except ValueError as e:  # Layout problems are the user's to fix: one line.
+    raise UserError(str(e)) from None
+  records = [(str(pathlib.Path(r.path)), int(r.label)) for r in found.records]
+  return Split(records, list(found.class_names), list(found.missing))

@@ -1,0 +1,81 @@
+"""The one entry point: flags -> validated config -> train, evaluate or predict.
+
+  python -m vidjax.main --config configs/default.py --workdir runs/default
+  python -m vidjax.main --config configs/default.py --workdir runs/default \
+      --mode predict --video clip.mp4 [more.mp4 ...]
+
+Config overrides are `--config.a.b=value`. A user mistake (a misspelt key, a
+missing file, an incompatible checkpoint) ends with one line and exit code 2.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+from absl import app, flags
+from absl import logging as absl_logging
+
+from vidjax.errors import UserError
+
+_CONFIG = flags.DEFINE_string('config', None, 'Config file, optionally path.py:variant.')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and results go.')
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'predict'], 'What to do.')
+_VIDEO = flags.DEFINE_multi_string('video', [], 'Video file(s) for --mode predict.')
+_COORDINATOR = flags.DEFINE_string('coordinator_address', '', 'host:port of process 0, for multi-host.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', 0, 'Processes in a multi-host run.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', -1, 'This process, in a multi-host run.')
+
+USER_ERROR_EXIT = 2
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+  """Pulls `--config.a.b=v` out of argv, leaving the rest for absl."""
+  overrides, rest = [], []
+  for arg in argv:
+    if arg.startswith('--config.'):
+      overrides.append(arg[len('--config.'):])
+    else:
+      rest.append(arg)
+  return overrides, rest
+
+
+def run(argv_rest: list[str], overrides: list[str]) -> None:
+  del argv_rest
+  from vidjax import config as config_lib
+  from vidjax import parallel
+  if not _CONFIG.value or not _WORKDIR.value:
+    raise config_lib.ConfigError('--config and --workdir are required, e.g. '
+                                 '--config configs/default.py --workdir runs/default')
+  config = config_lib.load(_CONFIG.value, overrides)
+  parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  if _MODE.value == 'train':
+    from vidjax import train
+    train.train_and_evaluate(config, _WORKDIR.value)
+  elif _MODE.value == 'evaluate':
+    from vidjax import predict
+    predict.evaluate(config, _WORKDIR.value)
+  else:
+    from vidjax import predict
+    if not _VIDEO.value:
+      raise config_lib.ConfigError('--mode predict needs --video PATH (repeat for more)')
+    predict.predict(config, _WORKDIR.value, _VIDEO.value)
+
+
+def main() -> None:
+  overrides, argv = split_overrides(sys.argv)
+
+  def _main(argv_rest):
+    # Libraries (orbax, grain) log through absl at INFO; only their warnings show.
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger('vidjax').setLevel(logging.INFO)
+    try:
+      run(argv_rest, overrides)
+    except UserError as e:
+      print(f'error: {e}', file=sys.stderr)
+      sys.exit(USER_ERROR_EXIT)
+
+  app.run(_main, argv=argv)
+
+
+if __name__ == '__main__':
+  main()

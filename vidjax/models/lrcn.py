@@ -1,0 +1,56 @@
+"""LRCN (Donahue et al. 2015): a 2D CNN on every frame, an LSTM over time."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from vidjax.models.cnn import FrameCNN, fold_time
+
+
+class LRCN(nn.Module):
+  """Per-frame CNN features -> (bi)LSTM layers -> linear head.
+
+  `head='last'` reads the final step (with a unidirectional LSTM the logits
+  then depend on every frame, in order); `head='mean'` averages all steps.
+  """
+  num_classes: int
+  cnn_features: Sequence[int] = (16, 32, 64)
+  cnn_embed_dim: int = 256
+  lstm_hidden_size: int = 128
+  lstm_layers: int = 1
+  bidirectional: bool = False
+  head: str = 'last'
+  dropout: float = 0.0
+  unroll: int = 1  # Time steps per scan iteration; counting FLOPs unrolls fully.
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+  remat: bool = False
+
+  def setup(self):
+    if self.head not in ('last', 'mean'):
+      raise ValueError(f"LRCN head must be 'last' or 'mean', got '{self.head}'")
+
+  @nn.compact
+  def __call__(self, video, *, train: bool = False):  # [B, T, H, W, C] -> [B, K]
+    b, t = video.shape[:2]
+    cnn = nn.remat(FrameCNN) if self.remat else FrameCNN
+    features = cnn(self.cnn_features, self.cnn_embed_dim, self.dtype, self.param_dtype,
+                   name='cnn')(fold_time(video))
+    x = features.reshape(b, t, -1)  # [B, T, D]
+    for i in range(self.lstm_layers):
+      def rnn(name):
+        # parent=None: the cell's parameters live under the RNN's name.
+        cell = nn.OptimizedLSTMCell(self.lstm_hidden_size, dtype=self.dtype,
+                                    param_dtype=self.param_dtype, parent=None)
+        return nn.RNN(cell, unroll=self.unroll, name=name)
+      if self.bidirectional:
+        x = nn.Bidirectional(rnn(f'lstm_{i}_fwd'), rnn(f'lstm_{i}_bwd'), name=f'lstm_{i}')(x)
+      else:
+        x = rnn(f'lstm_{i}')(x)  # [B, T, hidden]
+    pooled = x[:, -1] if self.head == 'last' else x.mean(axis=1)
+    pooled = nn.Dropout(self.dropout, deterministic=not train)(pooled)
+    logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
+                      name='head')(pooled)
+    return logits.astype(jnp.float32)

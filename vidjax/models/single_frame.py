@@ -1,0 +1,34 @@
+"""The single-frame baseline: LRCN's CNN on each frame, logits averaged.
+
+It sees a clip as an unordered set of frames, so on the reversal-pair
+dataset it is capped at the order-blind ceiling (50%).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from vidjax.models.cnn import FrameCNN, fold_time
+
+
+class SingleFrame(nn.Module):
+  num_classes: int
+  cnn_features: Sequence[int] = (16, 32, 64)
+  cnn_embed_dim: int = 256
+  dropout: float = 0.0
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+  remat: bool = False
+
+  @nn.compact
+  def __call__(self, video, *, train: bool = False):  # [B, T, H, W, C] -> [B, K]
+    b, t = video.shape[:2]
+    cnn = nn.remat(FrameCNN) if self.remat else FrameCNN
+    x = cnn(self.cnn_features, self.cnn_embed_dim, self.dtype, self.param_dtype,
+            name='cnn')(fold_time(video))
+    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
+                      name='head')(x)  # [B*T, K]
+    return logits.reshape(b, t, -1).mean(axis=1).astype(jnp.float32)

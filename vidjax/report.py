@@ -1,0 +1,112 @@
+"""What a run tells its user: TensorBoard events, a JSONL history, PNGs, a summary.
+
+The history (`workdir/metrics.jsonl`) is appended to, so the curves drawn at
+the end cover every segment of a resumed run. Only process 0 writes.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Mapping, Sequence
+
+import numpy as np
+
+
+class Writer:
+  """One writer for scalars: tensorboardX events plus `metrics.jsonl`."""
+
+  def __init__(self, workdir: str | pathlib.Path, enabled: bool = True):
+    self.workdir = pathlib.Path(workdir)
+    self.enabled = enabled
+    self.history_path = self.workdir / 'metrics.jsonl'
+    self._tb = None
+    if enabled:
+      from tensorboardX import SummaryWriter  # Not flax.metrics: that imports TensorFlow.
+      self._tb = SummaryWriter(str(self.workdir / 'tensorboard'))
+
+  def scalars(self, step: int, values: Mapping[str, float]) -> None:
+    if not self.enabled:
+      return
+    clean = {k: float(v) for k, v in values.items()}
+    for key, value in clean.items():
+      self._tb.add_scalar(key, value, step)
+    with self.history_path.open('a') as f:
+      f.write(json.dumps({'step': int(step), **clean}) + '\n')
+
+  def flush(self) -> None:
+    if self._tb is not None:
+      self._tb.flush()
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()
+
+
+def read_history(path: pathlib.Path) -> list[dict]:
+  if not path.exists():
+    return []
+  rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  # A resumed run re-logs steps after its checkpoint: keep the latest value of each.
+  latest: dict[tuple[int, tuple], dict] = {}
+  for row in rows:
+    latest[(row['step'], tuple(sorted(k for k in row if k != 'step')))] = row
+  return sorted(latest.values(), key=lambda r: r['step'])
+
+
+def plot_curves(history: Sequence[dict], path: pathlib.Path) -> None:
+  """One panel per metric family: loss, accuracy, learning rate."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  panels = {'loss': [k for k in ('train/loss', 'eval/loss') if any(k in r for r in history)],
+            'accuracy': [k for k in ('train/accuracy', 'eval/top1', 'eval/top5')
+                         if any(k in r for r in history)],
+            'learning rate': ['train/learning_rate']}
+  fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+  for ax, (title, keys) in zip(axes, panels.items()):
+    for key in keys:
+      points = [(r['step'], r[key]) for r in history if key in r]
+      if points:
+        steps, values = zip(*points)
+        ax.plot(steps, values, marker='o' if key.startswith('eval') else None, label=key)
+    ax.set_title(title)
+    ax.set_xlabel('step')
+    ax.grid(alpha=0.3)
+    if keys:
+      ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], path: pathlib.Path,
+                   title: str) -> None:
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  k = len(class_names)
+  size = max(5.0, 0.45 * k + 2)
+  fig, ax = plt.subplots(figsize=(size, size))
+  ax.imshow(confusion, cmap='Blues')
+  ax.set_xticks(range(k), class_names, rotation=90, fontsize=7)
+  ax.set_yticks(range(k), class_names, fontsize=7)
+  ax.set_xlabel('predicted')
+  ax.set_ylabel('true')
+  ax.set_title(title)
+  if k <= 30:
+    for i in range(k):
+      for j in range(k):
+        if confusion[i, j]:
+          ax.text(j, i, int(confusion[i, j]), ha='center', va='center', fontsize=6,
+                  color='white' if confusion[i, j] > confusion.max() / 2 else 'black')
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def summary(rows: Sequence[tuple[str, str]]) -> str:
+  """A boxed two-column table for the console."""
+  width = max(len(k) for k, _ in rows)
+  lines = [f'  {k.ljust(width)}  {v}' for k, v in rows]
+  rule = '=' * max(len(line) for line in lines)
+  return '\n'.join([rule, *lines, rule])
