@@ -30,6 +30,28 @@ def tiny_actions_root(tmp_path_factory) -> pathlib.Path:
   return root
 
 
+def tiny_flags(root) -> list[str]:
+  """`tiny_config` as command-line overrides, for runs in a subprocess."""
+  return [f'--config.data.root={root}', '--config.data.num_frames=4', '--config.data.height=32',
+          '--config.data.width=32', '--config.data.num_workers=0',
+          '--config.model.lrcn.cnn_features=(8,16)', '--config.model.lrcn.cnn_embed_dim=32',
+          '--config.model.lrcn.lstm_hidden_size=16', '--config.train.batch_size=8',
+          '--config.eval.batch_size=8', '--config.train.progress_bar=false',
+          f'--config.data.synthetic_clips_per_class={TINY_CLIPS_PER_CLASS}']
+
+
+def run_vidjax(*args, timeout=300, wait=True):
+  """`python -m vidjax.main ARGS` in a subprocess, on one CPU device."""
+  import subprocess
+  import sys
+  env = {**os.environ, 'XLA_FLAGS': '', 'JAX_PLATFORMS': 'cpu', 'PYTHONUNBUFFERED': '1'}
+  command = [sys.executable, '-m', 'vidjax.main', *map(str, args)]
+  if not wait:
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+  return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def tiny_config(root, **overrides):
   """The default config shrunk to run in seconds on CPU."""
   from vidjax import config as config_lib

@@ -7,10 +7,26 @@ from vidjax import config as config_lib
 DEFAULT = str(REPO / 'configs' / 'default.py')
 
 
-def test_every_config_file_validates():
+def _all_config_specs():
+  specs = []
   for path in sorted((REPO / 'configs').glob('*.py')):
-    config = config_lib.load(str(path))
-    assert config.model.name and config.data.dataset, path
+    if path.stem == '__init__':
+      continue
+    module = config_lib._load_module(path)
+    variants = getattr(module, 'PATTERNS', None) or getattr(module, 'VARIANTS', None) or ('',)
+    specs += [f'{path}:{v}' if v else str(path) for v in variants]
+  return specs
+
+
+@pytest.mark.parametrize('spec', _all_config_specs(), ids=lambda s: s.split('/')[-1])
+def test_every_config_file_validates(spec):
+  config = config_lib.load(spec)
+  assert config.model.name and config.data.dataset
+
+
+def test_bad_variant_is_a_config_error():
+  with pytest.raises(config_lib.ConfigError, match="unknown attention pattern 'jiont'"):
+    config_lib.load(str(REPO / 'configs' / 'space_time_attention.py:jiont'))
 
 
 def test_override_sets_typed_values():

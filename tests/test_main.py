@@ -1,24 +1,11 @@
 """The command line, as a user runs it: exit codes, one-line errors, predict."""
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import REPO, TINY_CLIPS_PER_CLASS
+from tests.conftest import run_vidjax as vidjax
+from tests.conftest import tiny_flags
 
-TINY = ['--config.data.num_frames=4', '--config.data.height=32', '--config.data.width=32',
-        '--config.data.num_workers=0', '--config.model.lrcn.cnn_features=(8,16)',
-        '--config.model.lrcn.cnn_embed_dim=32', '--config.model.lrcn.lstm_hidden_size=16',
-        '--config.train.batch_size=8', '--config.eval.batch_size=8', '--config.train.num_steps=4',
-        '--config.train.progress_bar=false',
-        f'--config.data.synthetic_clips_per_class={TINY_CLIPS_PER_CLASS}']
-
-
-def vidjax(*args, timeout=300):
-  env = {**os.environ, 'XLA_FLAGS': '', 'JAX_PLATFORMS': 'cpu'}
-  return subprocess.run([sys.executable, '-m', 'vidjax.main', *args], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=timeout)
+TINY = [f for f in tiny_flags('') if not f.startswith('--config.data.root')]
+TINY.append('--config.train.num_steps=4')
 
 
 def one_line_error(result) -> str:

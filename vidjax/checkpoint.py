@@ -9,16 +9,21 @@ One orbax step directory holds three items:
   model's checkpoint is refused with a message naming the difference.
 
 orbax never falls back from a broken newest step by itself; `restore_latest`
-walks back to the newest step that restores, naming each one it skips.
+walks back to the newest step that restores, naming each one it skips and
+moving it to `workdir/checkpoints_broken/` (kept for inspection, and out of
+the way of the step that will be saved again under its number).
 """
 from __future__ import annotations
 
+import json
 import logging
 import pathlib
 from typing import Any
 
 import grain
+import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from vidjax.errors import UserError
 
@@ -32,6 +37,21 @@ class CheckpointError(UserError):
 def _one_line(error: Exception) -> str:
   text = str(error).strip().splitlines()
   return f'{type(error).__name__}: {text[0][:160]}' if text else type(error).__name__
+
+
+class DataPosition:
+  """A data iterator's state taken at one moment, savable by grain's handler.
+
+  The loop prefetches the next batch while a step runs, so at save time the
+  live iterator is one batch ahead of the state; saving this snapshot,
+  taken right after the step, keeps resume exact.
+  """
+
+  def __init__(self, iterator):
+    self.state = iterator.get_state()
+
+  def get_state(self) -> bytes:  # grain's handler wants bytes from non-grain iterators.
+    return json.dumps(self.state, indent=1).encode()
 
 
 class Checkpointer:
@@ -48,10 +68,11 @@ class Checkpointer:
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
 
-  def save(self, step: int, state: Any, meta: dict, data_iterator=None, *, force: bool = False) -> None:
+  def save(self, step: int, state: Any, meta: dict, data_position: DataPosition | None = None,
+           *, force: bool = False) -> None:
     items = {'state': ocp.args.StandardSave(state), 'meta': ocp.args.JsonSave(meta)}
-    if data_iterator is not None:
-      items['data'] = grain.checkpoint.CheckpointSave(data_iterator)
+    if data_position is not None:
+      items['data'] = grain.checkpoint.CheckpointSave(data_position)
     self.manager.save(step, args=ocp.args.Composite(**items), force=force)
 
   def wait(self) -> None:
@@ -60,12 +81,23 @@ class Checkpointer:
   def read_meta(self, step: int) -> dict:
     return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
 
-  def restore_latest(self, abstract_state: Any, data_iterator=None) -> tuple[Any, int] | None:
+  def newest_meta(self) -> dict | None:
+    """The metadata of the newest step that has readable metadata."""
+    for step in reversed(self.steps()):
+      try:
+        return self.read_meta(step)
+      except Exception:  # A broken step; restore_latest will name it.
+        continue
+    return None
+
+  def restore_latest(self, abstract_state: Any, data_iterator=None,
+                     meta: dict | None = None) -> tuple[Any, int] | None:
     """The newest step that restores, as (state, step); None if there are none.
 
     `abstract_state` is a tree of jax.ShapeDtypeStruct with shardings: the
     arrays come back already placed. The data iterator, when given, is
-    moved to the saved position.
+    moved to the saved position. With `meta`, a step saved by another model
+    or config is a `CheckpointError`, never mistaken for a broken step.
     """
     steps = self.steps()
     for step in reversed(steps):
@@ -73,10 +105,16 @@ class Checkpointer:
       if data_iterator is not None:
         items['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
       try:
+        saved_meta = self.read_meta(step)
+      except Exception as e:  # Missing or unreadable: the step is broken.
+        self._skip_broken(step, e)
+        continue
+      if meta is not None:
+        check_compatible(saved_meta, meta, self.directory)
+      try:
         restored = self.manager.restore(step, args=ocp.args.Composite(**items))
       except Exception as e:  # A truncated or partly deleted step: try an older one.
-        log.warning('checkpoint %s/%d cannot be restored (%s); trying an older step',
-                    self.directory, step, _one_line(e))
+        self._skip_broken(step, e)
         continue
       return restored['state'], step
     if steps:
@@ -84,9 +122,34 @@ class Checkpointer:
                             'restored; move the directory away to start from scratch')
     return None
 
+  def _skip_broken(self, step: int, error: Exception) -> None:
+    log.warning('checkpoint %s/%d cannot be restored (%s); moved to %s, trying an older step',
+                self.directory, step, _one_line(error), self._broken_directory)
+    self._set_aside(step)
+
+  @property
+  def _broken_directory(self) -> pathlib.Path:
+    return self.directory.parent / 'checkpoints_broken'
+
+  def _set_aside(self, step: int) -> None:
+    if jax.process_index() == 0:
+      self._broken_directory.mkdir(exist_ok=True)
+      source = self.directory / str(step)
+      target = self._broken_directory / str(step)
+      suffix = 1
+      while target.exists():
+        target = self._broken_directory / f'{step}.{suffix}'
+        suffix += 1
+      source.rename(target)
+    multihost_utils.sync_global_devices(f'vidjax_set_aside_{step}')
+    self.manager.reload()
+
   def close(self) -> None:
-    self.manager.wait_until_finished()
-    self.manager.close()
+    """Waits for pending writes; safe to call more than once."""
+    if self.manager is not None:
+      self.manager.wait_until_finished()
+      self.manager.close()
+      self.manager = None
 
 
 def check_compatible(saved: dict, current: dict, directory: pathlib.Path) -> None:

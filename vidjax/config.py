@@ -13,6 +13,7 @@ import difflib
 import importlib.util
 import os
 import pathlib
+import sys
 from typing import Any, Iterable
 
 import ml_collections
@@ -49,6 +50,10 @@ def _closest(key: str, candidates: Iterable[str]) -> str:
 
 
 def _load_module(path: pathlib.Path):
+  # Config files start from the defaults with `from configs import default`.
+  root = str(path.resolve().parent.parent)
+  if root not in sys.path:
+    sys.path.insert(0, root)
   spec = importlib.util.spec_from_file_location(f'vidjax_config_{path.stem}', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
@@ -64,7 +69,7 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
   path, _, variant = spec.partition(':')
   file = pathlib.Path(path)
   if not file.is_file():
-    configs = sorted(p.name for p in DEFAULTS_PATH.parent.glob('*.py'))
+    configs = sorted(p.name for p in DEFAULTS_PATH.parent.glob('*.py') if p.stem != '__init__')
     raise ConfigError(f"config file '{path}' not found; the configs are in "
                       f"{DEFAULTS_PATH.parent}: {', '.join(configs)}")
   module = _load_module(file.resolve())
@@ -72,7 +77,7 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
     raise ConfigError(f"config file '{path}' has no get_config() function")
   try:
     return module.get_config(variant) if variant else module.get_config()
-  except (AttributeError, KeyError) as e:  # A typo inside the config file.
+  except (AttributeError, KeyError, ValueError) as e:  # A typo or a bad variant.
     message = str(e).strip('\'"').replace('\\n', ' ').replace('\n', ' ')
     raise ConfigError(f"config file '{path}': {message}") from None
 
@@ -166,6 +171,17 @@ def validate(config: ml_collections.ConfigDict,
                         'configs/default.py get_config()')
 
 
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+  """Pulls `--config.a.b=v` out of argv (as 'a.b=v'), leaving the rest for absl."""
+  overrides, rest = [], []
+  for arg in argv:
+    if arg.startswith('--config.'):
+      overrides.append(arg[len('--config.'):])
+    else:
+      rest.append(arg)
+  return overrides, rest
+
+
 def load(spec: str, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
   """The one way a run gets its config: file, then overrides, then checks."""
   config = load_config_file(spec)
@@ -173,7 +189,3 @@ def load(spec: str, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
   apply_overrides(config, overrides)
   config.lock()
   return config
-
-
-def workdir_path(path: str) -> pathlib.Path:
-  return pathlib.Path(os.path.expanduser(path)).resolve()

@@ -15,6 +15,7 @@ import sys
 from absl import app, flags
 from absl import logging as absl_logging
 
+from vidjax import preemption
 from vidjax.errors import UserError
 
 _CONFIG = flags.DEFINE_string('config', None, 'Config file, optionally path.py:variant.')
@@ -26,17 +27,6 @@ _NUM_PROCESSES = flags.DEFINE_integer('num_processes', 0, 'Processes in a multi-
 _PROCESS_ID = flags.DEFINE_integer('process_id', -1, 'This process, in a multi-host run.')
 
 USER_ERROR_EXIT = 2
-
-
-def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
-  """Pulls `--config.a.b=v` out of argv, leaving the rest for absl."""
-  overrides, rest = [], []
-  for arg in argv:
-    if arg.startswith('--config.'):
-      overrides.append(arg[len('--config.'):])
-    else:
-      rest.append(arg)
-  return overrides, rest
 
 
 def run(argv_rest: list[str], overrides: list[str]) -> None:
@@ -62,6 +52,7 @@ def run(argv_rest: list[str], overrides: list[str]) -> None:
 
 
 def main() -> None:
+  from vidjax.config import split_overrides
   overrides, argv = split_overrides(sys.argv)
 
   def _main(argv_rest):
@@ -73,6 +64,9 @@ def main() -> None:
     except UserError as e:
       print(f'error: {e}', file=sys.stderr)
       sys.exit(USER_ERROR_EXIT)
+    except preemption.Preempted as e:
+      print(str(e), file=sys.stderr)
+      sys.exit(preemption.PREEMPTED_EXIT_CODE)
 
   app.run(_main, argv=argv)
 

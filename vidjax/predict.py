@@ -17,17 +17,16 @@ from vidjax.models import build_model
 def restore_params(config, workdir: str):
   """(model, params, class names) from the newest good checkpoint in workdir."""
   ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.train.max_checkpoints)
-  if not ckpt.steps():
+  saved = ckpt.newest_meta()
+  if saved is None:
     raise UserError(f'no checkpoint in {ckpt.directory}; train first with the same '
                     '--config and --workdir')
-  saved = ckpt.read_meta(ckpt.steps()[-1])
   class_names = saved['class_names']
-  checkpoint_lib.check_compatible(saved, train.model_meta(config, class_names), ckpt.directory)
   model = build_model(config.model, len(class_names))
   tx, _ = train.make_optimizer(config.optim, config.train.num_steps)
   mesh = parallel.make_mesh(config.mesh.data, config.mesh.model)
-  state, abstract_state = train.create_state(config, model, tx, mesh)
-  state, step = ckpt.restore_latest(abstract_state)
+  _, abstract_state = train.abstract_state(config, model, tx, mesh)
+  state, step = ckpt.restore_latest(abstract_state, meta=train.model_meta(config, class_names))
   ckpt.close()
   return model, state.params, class_names, mesh, step
 
@@ -60,11 +59,10 @@ def predict(config, workdir: str, videos: list[str], top_k: int = 5) -> list[lis
   params = jax.device_put(params, jax.devices()[0])
   mean, std = tuple(config.data.mean), tuple(config.data.std)
   predict_fn = jax.jit(functools.partial(train.eval_step, model=model, mean=mean, std=std))
-  spec = train.clip_spec(config)
   ranked = []
   for path in videos:
     try:
-      clip = pipeline.read_clip_for_prediction(path, spec)
+      clip = pipeline.read_clip_for_prediction(path, config.data)
     except decode.DecodeError as e:
       raise UserError(f"--video '{path}' cannot be decoded: {e.reason}") from None
     probs = np.asarray(predict_fn(params, {'video': clip[None]}))[0]

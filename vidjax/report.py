@@ -40,6 +40,7 @@ class Writer:
   def close(self) -> None:
     if self._tb is not None:
       self._tb.close()
+      self._tb = None
 
 
 def read_history(path: pathlib.Path) -> list[dict]:

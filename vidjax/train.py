@@ -25,7 +25,7 @@ from jax.experimental import multihost_utils
 
 from vidjax import checkpoint as checkpoint_lib
 from vidjax import metrics as metrics_lib
-from vidjax import parallel, report
+from vidjax import parallel, preemption, report
 from vidjax.data import pipeline, sources
 from vidjax.errors import UserError
 from vidjax.models import build_model, cost
@@ -42,10 +42,11 @@ class TrainState:
   step: jax.Array  # int32 scalar: updates applied so far.
   params: Any
   opt_state: Any
-  # The first step whose loss (code 1) or gradients (code 2) were not finite;
-  # -1 while all were. Such steps are not applied.
+  # The first step (numbered from 1, as in the logs) whose loss (code 1) or
+  # gradients (code 2) were not finite; -1 while all were. Such steps are not applied; `nonfinite_count` counts them.
   nonfinite_step: jax.Array
   nonfinite_what: jax.Array
+  nonfinite_count: jax.Array
 
 
 # ----------------------------------------------------------------------------
@@ -86,20 +87,31 @@ def normalize(video, mean, std):
   return (video.astype(jnp.float32) / 255.0 - jnp.asarray(mean)) / jnp.asarray(std)
 
 
-def classification_loss(logits, labels, num_classes: int, label_smoothing: float):
-  targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), label_smoothing)
-  return optax.softmax_cross_entropy(logits, targets).mean()
+def classification_targets(batch: dict, num_classes: int, label_smoothing: float):
+  """Soft targets [B, K]: the pipeline's (mixup, cutmix) or smoothed one-hot labels."""
+  if 'target' in batch:
+    return batch['target']
+  return optax.smooth_labels(jax.nn.one_hot(batch['label'], num_classes), label_smoothing)
 
 
 def train_step(state: TrainState, batch: dict, *, model, tx, schedule, num_classes: int,
-               label_smoothing: float, mean, std, seed: int):
-  """One update. Pure: the dropout key derives from (seed, step)."""
+               label_smoothing: float, mean, std, seed: int, inject_nan_at_step: int = -1):
+  """One update. Pure: the dropout key derives from (seed, step).
+
+  A step whose loss or gradients are not finite changes nothing but the
+  non-finite counters, so the parameters stay usable whatever the policy.
+  """
   dropout_key = jax.random.fold_in(jax.random.key(seed), state.step)
   video = normalize(batch['video'], mean, std)
 
+  targets = classification_targets(batch, num_classes, label_smoothing)
+
   def loss_fn(params):
     logits = model.apply(params, video, train=True, rngs={'dropout': dropout_key})
-    return classification_loss(logits, batch['label'], num_classes, label_smoothing), logits
+    loss = optax.softmax_cross_entropy(logits, targets).mean()
+    if inject_nan_at_step >= 0:  # The test-only fault hook; a no-op otherwise.
+      loss = jnp.where(state.step + 1 == inject_nan_at_step, jnp.nan, loss)
+    return loss, logits
 
   (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, new_opt_state = tx.update(grads, state.opt_state, state.params)
@@ -114,8 +126,9 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, num_class
       step=state.step + 1,
       params=keep(new_params, state.params),
       opt_state=keep(new_opt_state, state.opt_state),
-      nonfinite_step=jnp.where(first_bad, state.step, state.nonfinite_step),
-      nonfinite_what=jnp.where(first_bad, jnp.where(loss_ok, 2, 1), state.nonfinite_what))
+      nonfinite_step=jnp.where(first_bad, state.step + 1, state.nonfinite_step),
+      nonfinite_what=jnp.where(first_bad, jnp.where(loss_ok, 2, 1), state.nonfinite_what),
+      nonfinite_count=state.nonfinite_count + (~ok).astype(jnp.int32))
   metrics = {
       'loss': loss,
       'accuracy': jnp.mean(jnp.argmax(logits, -1) == batch['label']),
@@ -142,16 +155,10 @@ def model_meta(config: ml_collections.ConfigDict, class_names) -> dict:
           'width': config.data.width}
 
 
-def clip_spec(config: ml_collections.ConfigDict) -> pipeline.ClipSpec:
-  data = config.data
-  return pipeline.ClipSpec(data.num_frames, data.frame_stride, data.height, data.width,
-                           data.decode_threads)
+def abstract_state(config, model, tx, mesh):
+  """(init function, the state's shapes with their shardings); allocates nothing.
 
-
-def create_state(config, model, tx, mesh) -> tuple[TrainState, Any]:
-  """Builds the state directly in its (replicated) sharded layout.
-
-  Returns the state and its abstract shape, which checkpoints restore into.
+  Checkpoints restore straight into the abstract state's layout.
   """
   clip = jnp.zeros((1, config.data.num_frames, config.data.height, config.data.width, 3), jnp.float32)
 
@@ -159,14 +166,19 @@ def create_state(config, model, tx, mesh) -> tuple[TrainState, Any]:
     params = model.init(key, clip)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                       nonfinite_step=jnp.full((), -1, jnp.int32),
-                      nonfinite_what=jnp.zeros((), jnp.int32))
+                      nonfinite_what=jnp.zeros((), jnp.int32),
+                      nonfinite_count=jnp.zeros((), jnp.int32))
 
-  abstract = jax.eval_shape(init, jax.random.key(0))
-  shardings = jax.tree.map(lambda _: parallel.replicated(mesh), abstract)
+  shapes = jax.eval_shape(init, jax.random.key(0))
+  return init, jax.tree.map(
+      lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=parallel.replicated(mesh)), shapes)
+
+
+def create_state(config, model, tx, mesh) -> tuple[TrainState, Any]:
+  """The initial state, created directly in its sharded layout, and its abstract form."""
+  init, abstract = abstract_state(config, model, tx, mesh)
   key = jax.random.fold_in(jax.random.key(config.seed), 1)  # Stream 1: init. (Data uses seed.)
-  state = jax.jit(init, out_shardings=shardings)(key)
-  abstract = jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-                          abstract, shardings)
+  state = jax.jit(init, out_shardings=jax.tree.map(lambda s: s.sharding, abstract))(key)
   return state, abstract
 
 
@@ -183,9 +195,8 @@ def evaluate_split(predict_fn, params, records, class_names, config, mesh, split
   # Global record index: this process's i-th record is records[process + i * count].
   offset, stride = jax.process_index(), jax.process_count()
   probs, labels, index, mask = [], [], [], []
-  for batch in pipeline.eval_batches(process_records, clip_spec(config), batch_size=local_batch,
-                                     num_batches=num_batches,
-                                     num_workers=config.data.num_workers, failures=failures):
+  for batch in pipeline.eval_batches(process_records, config.data, batch_size=local_batch,
+                                     num_batches=num_batches, failures=failures):
     batch['index'] = np.where(batch['index'] >= 0, offset + stride * batch['index'], -1)
     device_batch = parallel.global_batch({'video': batch['video']}, mesh)
     probs.append(predict_fn(params, device_batch))
@@ -236,9 +247,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   train_failures = pipeline.FailureCounter('train', config.data.max_failed_fraction)
   train_records = pipeline.shard_for_process(train_set.records, jax.process_index(),
                                              jax.process_count())
-  train_data = pipeline.train_dataset(train_records, clip_spec(config), batch_size=local_batch,
-                                      seed=config.seed, num_workers=config.data.num_workers,
-                                      failures=train_failures)
+  train_data = pipeline.train_dataset(train_records, config.data, batch_size=local_batch,
+                                      seed=config.seed, failures=train_failures)
   train_iter = iter(train_data)
 
   # 3. Model and optimizer.
@@ -249,9 +259,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   state, abstract_state = create_state(config, model, tx, mesh)
   ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.train.max_checkpoints)
   meta = model_meta(config, class_names)
-  if ckpt.steps():
-    checkpoint_lib.check_compatible(ckpt.read_meta(ckpt.steps()[-1]), meta, ckpt.directory)
-  restored = ckpt.restore_latest(abstract_state, train_iter)
+  restored = ckpt.restore_latest(abstract_state, train_iter, meta=meta)
   if restored is not None:
     state, resumed_step = restored
     log.info('resumed from %s at step %d', ckpt.directory, resumed_step)
@@ -265,7 +273,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   step_fn = jax.jit(
       functools.partial(train_step, model=model, tx=tx, schedule=schedule,
                         num_classes=len(class_names), label_smoothing=config.optim.label_smoothing,
-                        mean=mean, std=std, seed=config.seed),
+                        mean=mean, std=std, seed=config.seed,
+                        inject_nan_at_step=config.train.inject_nan_at_step),
       in_shardings=(state_sharding, batch_sharding),
       out_shardings=(state_sharding, parallel.replicated(mesh)),
       donate_argnums=(0,))
@@ -293,55 +302,63 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                result['top1'], result['top5'], result['num_videos'], result['num_failed'])
     return result
 
-  # 7. The loop. No host sync inside it except every log_every steps.
+  # 7. The loop. No host sync inside it except every log_every steps. Whatever
+  #    ends it (the last step, a stop, a preemption, an error), pending
+  #    checkpoint writes finish and the writer closes.
   step = int(state.step)
   num_steps = config.train.num_steps
-  pending: list[dict] = []
-  bar = None
-  if main and config.train.progress_bar and step < num_steps:
-    from tqdm import tqdm
-    bar = tqdm(total=num_steps, initial=step, desc='train', unit='step', dynamic_ncols=True)
-  t_log, clips_since = time.time(), 0
-  train_seconds = 0.0
   stop_at = num_steps
   if config.train.stop_after_steps > 0:
     stop_at = min(num_steps, step + config.train.stop_after_steps)
-  next_batch = parallel.global_batch(next(train_iter), mesh) if step < num_steps else None
-  while step < stop_at:
-    batch = next_batch
-    state, step_metrics = step_fn(state, batch)
-    step += 1
-    pending.append(step_metrics)
-    clips_since += config.train.batch_size
-    if step < stop_at:  # Decode and place the next batch while this step runs.
-      next_batch = parallel.global_batch(next(train_iter), mesh)
-    if bar is not None:
-      bar.update(1)
-    if step % config.train.log_every == 0 or step == stop_at:
-      summary = _fetch(pending)
-      pending = []
-      _check_finite(state)
-      elapsed = time.time() - t_log
-      train_seconds += elapsed
-      summary['clips_per_second'] = clips_since / max(elapsed, 1e-9)
-      t_log, clips_since = time.time(), 0
-      writer.scalars(step, {f'train/{k}': v for k, v in summary.items()})
+  pending: list[dict] = []
+  bar = None
+  if main and config.train.progress_bar and step < stop_at:
+    from tqdm import tqdm
+    bar = tqdm(total=num_steps, initial=step, desc='train', unit='step', dynamic_ncols=True)
+  t_log, clips_since = time.time(), 0
+  guard = preemption.PreemptionGuard()
+  try:
+    next_batch = parallel.global_batch(next(train_iter), mesh) if step < stop_at else None
+    while step < stop_at:
+      state, step_metrics = step_fn(state, next_batch)
+      step += 1
+      pending.append(step_metrics)
+      clips_since += config.train.batch_size
+      position = checkpoint_lib.DataPosition(train_iter)  # Before the prefetch below.
+      preempted = guard.should_stop(step)
+      if step < stop_at and not preempted:  # Decode and place the next batch while this step runs.
+        next_batch = parallel.global_batch(next(train_iter), mesh)
       if bar is not None:
-        bar.set_postfix(loss=f"{summary['loss']:.3f}", clips_s=f"{summary['clips_per_second']:.0f}")
-      elif main:
-        log.info('step %d/%d: loss %.4f, accuracy %.3f, %.0f clips/s', step, num_steps,
-                 summary['loss'], summary['accuracy'], summary['clips_per_second'])
-    if step % config.train.checkpoint_every == 0 or step == stop_at:
-      ckpt.save(step, state, meta, train_iter, force=True)
-    if step % config.train.eval_every == 0 and step != num_steps:
-      run_eval('eval', eval_set, step)
-  if bar is not None:
-    bar.close()
-  ckpt.wait()
+        bar.update(1)
+      if step % config.train.log_every == 0 or step == stop_at:
+        summary = _fetch(pending)
+        pending = []
+        _check_finite(state, config.train.on_nonfinite)
+        summary['clips_per_second'] = clips_since / max(time.time() - t_log, 1e-9)
+        t_log, clips_since = time.time(), 0
+        writer.scalars(step, {f'train/{k}': v for k, v in summary.items()})
+        if bar is not None:
+          bar.set_postfix(loss=f"{summary['loss']:.3f}", clips_s=f"{summary['clips_per_second']:.0f}")
+        elif main:
+          log.info('step %d/%d: loss %.4f, accuracy %.3f, %.0f clips/s', step, num_steps,
+                   summary['loss'], summary['accuracy'], summary['clips_per_second'])
+      if step % config.train.checkpoint_every == 0 or step == stop_at or preempted:
+        _check_finite(state, config.train.on_nonfinite)  # Never save past a NaN under 'stop'.
+        ckpt.save(step, state, meta, position, force=True)
+      if preempted:
+        raise preemption.Preempted(step, str(workdir))
+      if step % config.train.eval_every == 0 and step != num_steps:
+        run_eval('eval', eval_set, step)
+  finally:
+    guard.close()
+    if bar is not None:
+      bar.close()
+    ckpt.wait()
+    if step < num_steps:
+      ckpt.close()
+      writer.close()
   if step < num_steps:  # stop_after_steps: the same command goes on from here.
     log.info('stopped at step %d of %d; run the same command to continue', step, num_steps)
-    ckpt.close()
-    writer.close()
     return {'state': state, 'stopped_at': step}
 
   # 8. Final evaluation on the eval and test splits, pictures and the summary.
@@ -388,10 +405,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   return final
 
 
-def _check_finite(state: TrainState) -> None:
+def _check_finite(state: TrainState, policy: str) -> None:
+  """Acts on non-finite steps: 'stop' raises, 'skip' logs how many were skipped."""
   bad_step = int(state.nonfinite_step)
   if bad_step < 0:
     return
   what = 'loss' if int(state.nonfinite_what) == 1 else 'gradients'
+  if policy == 'skip':
+    log.warning('%d update(s) skipped for non-finite loss or gradients, the first at step %d (%s)',
+                int(state.nonfinite_count), bad_step, what)
+    return
+  if policy != 'stop':
+    raise UserError(f"train.on_nonfinite must be 'stop' or 'skip', got '{policy}'")
   raise NonFiniteError(f'non-finite {what} at step {bad_step}; that update was not applied and the '
                        'last checkpoint is intact; lower optim.learning_rate or check the data')

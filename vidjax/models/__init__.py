@@ -12,12 +12,16 @@ import jax.numpy as jnp
 
 from vidjax.errors import UserError
 
+from vidjax.models.convlstm import ConvLSTMClassifier
 from vidjax.models.lrcn import LRCN
 from vidjax.models.single_frame import SingleFrame
+from vidjax.models.space_time_attention import SpaceTimeTransformer
 
 CLASSIFIERS = {
     'lrcn': LRCN,
     'single_frame': SingleFrame,
+    'convlstm': ConvLSTMClassifier,
+    'space_time_attention': SpaceTimeTransformer,
 }
 
 

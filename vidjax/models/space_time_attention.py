@@ -1,0 +1,360 @@
+"""Video transformers that differ only in which tokens attend to which.
+
+One family, `SpaceTimeTransformer`, with the attention pattern chosen by
+`attention` (TimeSformer, Bertasius et al. 2021; ViViT, Arnab et al. 2021):
+
+- 'space_only': each frame is a separate image for a ViT (with its own CLS
+  token); the frames' outputs are averaged. Without a time embedding (the
+  default, as in the official TimeSformer) the model sees a clip as an
+  unordered set of frames.
+- 'joint': all T*N patch tokens (and one CLS) attend to each other. Cost grows
+  as (T*N)^2.
+- 'divided': TimeSformer's block: temporal attention (each patch position
+  across frames), then spatial attention (the patches of a frame, plus CLS),
+  then the MLP.
+- 'factorized_self_attention': ViViT model 3: the same two attentions in the
+  other order, spatial then temporal, then the MLP.
+- 'factorized_encoder': ViViT model 2: a spatial encoder per frame gives one
+  token per frame (its CLS or mean), then a temporal encoder over those frame
+  tokens (`num_temporal_layers` deep). Frames meet only in the temporal encoder.
+
+Order information enters only through the time embedding and tubelets: every
+attention above is permutation-equivariant over frames. So 'divided' or
+'joint' with `time_embedding=False` and `tubelet_size=1` are order-blind too.
+
+Token layout: patches are [B, T', N, D] (T' = T / tubelet_size, N = patches per
+frame); the CLS token is kept apart as [B, 1, D] where the pattern needs it.
+The residual stream is float32; the branches (attention, MLP) compute in
+`dtype`, so bf16 runs stay close to float32 ones.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vidjax.models.layers import DropPath, as_dtype, pair
+
+ATTENTIONS = ('space_only', 'joint', 'divided', 'factorized_self_attention',
+              'factorized_encoder')
+_EMBED_INIT = nn.initializers.normal(stddev=0.02)
+
+
+class Attention(nn.Module):
+  """Multi-head self-attention over the second-last axis of [B, ..., L, D].
+
+  Leading axes are folded into the batch. The attention itself is
+  `jax.nn.dot_product_attention`, so `implementation='cudnn'` gets the fused
+  flash kernel on GPU (needs bf16/fp16 `dtype`); None lets XLA choose. The
+  fused kernels have no dropout on the attention weights, so there is none.
+  """
+  num_heads: int
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+  implementation: str | None = None
+
+  @nn.compact
+  def __call__(self, x):  # [B, ..., L, D]
+    *lead, length, dim = x.shape
+    if dim % self.num_heads:
+      raise ValueError(f'hidden size {dim} is not divisible by {self.num_heads} heads')
+    x = x.reshape(-1, length, dim)  # [B', L, D]
+    qkv = nn.DenseGeneral((3, self.num_heads, dim // self.num_heads), dtype=self.dtype,
+                          param_dtype=self.param_dtype, name='qkv')(x)  # [B', L, 3, h, D/h]
+    q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # [B', L, h, D/h] each
+    out = jax.nn.dot_product_attention(q, k, v, implementation=self.implementation)
+    out = nn.DenseGeneral(dim, axis=(-2, -1), dtype=self.dtype, param_dtype=self.param_dtype,
+                          name='out')(out)  # [B', L, D]
+    return out.reshape(*lead, length, dim)
+
+
+class Mlp(nn.Module):
+  """Dense -> GELU -> dropout -> Dense -> dropout, on the last axis."""
+  mlp_dim: int
+  dropout: float = 0.0
+  deterministic: bool = True
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):  # [..., D]
+    dim = x.shape[-1]
+    x = nn.Dense(self.mlp_dim, dtype=self.dtype, param_dtype=self.param_dtype, name='fc1')(x)
+    x = nn.gelu(x)
+    x = nn.Dropout(self.dropout, deterministic=self.deterministic)(x)
+    x = nn.Dense(dim, dtype=self.dtype, param_dtype=self.param_dtype, name='fc2')(x)
+    return nn.Dropout(self.dropout, deterministic=self.deterministic)(x)
+
+
+class _BlockBase(nn.Module):
+  """Fields and sub-layers shared by the two block types."""
+  num_heads: int
+  mlp_dim: int
+  dropout: float = 0.0
+  drop_path: float = 0.0
+  deterministic: bool = True
+  attention_implementation: str | None = None
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  def _norm(self, name):
+    return nn.LayerNorm(dtype=self.dtype, param_dtype=self.param_dtype, name=name)
+
+  def _attend(self, x, name):  # pre-norm attention branch, [B, ..., L, D] -> same, float32
+    y = self._norm(f'norm_{name}')(x)
+    y = Attention(self.num_heads, self.dtype, self.param_dtype, self.attention_implementation,
+                  name=name)(y)
+    y = nn.Dropout(self.dropout, deterministic=self.deterministic)(y)
+    return y.astype(jnp.float32)
+
+  def _mlp(self, x):  # pre-norm MLP branch
+    y = self._norm('norm_mlp')(x)
+    y = Mlp(self.mlp_dim, self.dropout, self.deterministic, self.dtype, self.param_dtype,
+            name='mlp')(y)
+    return y.astype(jnp.float32)
+
+  def _drop_path(self, branch):
+    return DropPath(self.drop_path, self.deterministic)(branch)
+
+
+class EncoderBlock(_BlockBase):
+  """The pre-norm ViT block: x + Attn(LN(x)), then + MLP(LN(x)), over [B, ..., L, D].
+
+  With leading axes [B, T, L, D] it is the space-only block: each frame attends
+  within itself.
+  """
+
+  @nn.compact
+  def __call__(self, x):  # [B, ..., L, D] float32
+    x = x + self._drop_path(self._attend(x, 'attention'))
+    return x + self._drop_path(self._mlp(x))
+
+
+class FactorizedBlock(_BlockBase):
+  """A block with separate temporal and spatial attention, then the MLP.
+
+  spatial_first=False is TimeSformer's divided space-time block; True is
+  ViViT's factorised self-attention (model 3). Temporal attention runs over
+  the patch tokens of one position across frames; spatial attention over the
+  patches of one frame plus the CLS token, which is copied into every frame
+  and averaged back afterwards (as in the official TimeSformer). CLS takes no
+  part in temporal attention.
+
+  `temporal=False` drops the temporal attention (no parameters for it): the
+  block is then a space-only `EncoderBlock` applied per frame.
+  """
+  temporal: bool = True
+  spatial_first: bool = False
+
+  @nn.compact
+  def __call__(self, x, cls):  # x: [B, T, N, D], cls: [B, 1, D] or None; float32
+    def temporal(x, cls):
+      y = self._attend(x.transpose(0, 2, 1, 3), 'temporal_attention')  # [B, N, T, D]
+      return x + self._drop_path(y.transpose(0, 2, 1, 3)), cls
+
+    def spatial(x, cls):
+      if cls is None:
+        return x + self._drop_path(self._attend(x, 'spatial_attention')), None
+      b, t, _, d = x.shape
+      tokens = jnp.concatenate([jnp.broadcast_to(cls[:, None], (b, t, 1, d)), x], axis=2)
+      y = self._attend(tokens, 'spatial_attention')  # [B, T, 1 + N, D]
+      dx, dcls = self._drop_path((y[:, :, 1:], y[:, :, 0].mean(axis=1, keepdims=True)))
+      return x + dx, cls + dcls
+
+    steps = [spatial, temporal] if self.spatial_first else [temporal, spatial]
+    for step in steps:
+      if step is temporal and not self.temporal:
+        continue
+      x, cls = step(x, cls)
+
+    b, t, n, d = x.shape
+    tokens = x.reshape(b, t * n, d)
+    if cls is not None:
+      tokens = jnp.concatenate([cls, tokens], axis=1)  # [B, 1 + T*N, D]
+    tokens = tokens + self._drop_path(self._mlp(tokens))
+    if cls is None:
+      return tokens.reshape(b, t, n, d), None
+    return tokens[:, 1:].reshape(b, t, n, d), tokens[:, :1]
+
+
+def _drop_path_rates(rate: float, num_layers: int) -> list[float]:
+  """Stochastic depth increasing linearly from 0 (first block) to `rate` (last)."""
+  return [float(r) for r in np.linspace(0.0, rate, num_layers)] if num_layers > 1 else [0.0]
+
+
+class Encoder(nn.Module):
+  """A stack of `EncoderBlock`s and a final LayerNorm, over [B, ..., L, D]."""
+  num_layers: int
+  num_heads: int
+  mlp_dim: int
+  dropout: float = 0.0
+  stochastic_depth: float = 0.0
+  deterministic: bool = True
+  attention_implementation: str | None = None
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+  remat: bool = False
+
+  @nn.compact
+  def __call__(self, x):  # [B, ..., L, D] float32
+    block = nn.remat(EncoderBlock) if self.remat else EncoderBlock
+    for i, rate in enumerate(_drop_path_rates(self.stochastic_depth, self.num_layers)):
+      x = block(self.num_heads, self.mlp_dim, self.dropout, rate, self.deterministic,
+                self.attention_implementation, self.dtype, self.param_dtype,
+                name=f'block_{i}')(x)
+    return nn.LayerNorm(param_dtype=self.param_dtype, name='norm')(x)
+
+
+class FactorizedEncoder(nn.Module):
+  """A stack of `FactorizedBlock`s and a final LayerNorm; returns [B, (1 +) T*N, D]."""
+  num_layers: int
+  num_heads: int
+  mlp_dim: int
+  spatial_first: bool = False
+  dropout: float = 0.0
+  stochastic_depth: float = 0.0
+  deterministic: bool = True
+  attention_implementation: str | None = None
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+  remat: bool = False
+
+  @nn.compact
+  def __call__(self, x, cls):  # x: [B, T, N, D], cls: [B, 1, D] or None
+    block = nn.remat(FactorizedBlock) if self.remat else FactorizedBlock
+    for i, rate in enumerate(_drop_path_rates(self.stochastic_depth, self.num_layers)):
+      x, cls = block(self.num_heads, self.mlp_dim, self.dropout, rate, self.deterministic,
+                     self.attention_implementation, self.dtype, self.param_dtype,
+                     spatial_first=self.spatial_first, name=f'block_{i}')(x, cls)
+    b, t, n, d = x.shape
+    tokens = x.reshape(b, t * n, d)
+    if cls is not None:
+      tokens = jnp.concatenate([cls, tokens], axis=1)
+    return nn.LayerNorm(param_dtype=self.param_dtype, name='norm')(tokens)
+
+
+class SpaceTimeTransformer(nn.Module):
+  """A video transformer classifier; `attention` picks the pattern (see module doc).
+
+  `time_embedding=None` means: none for 'space_only' (the official order-blind
+  TimeSformer baseline), a learned one for every other pattern. It is added to
+  the patch tokens, except in 'factorized_encoder', where it is added to the
+  frame tokens entering the temporal encoder (the spatial encoder never needs
+  to know when its frame was). The space embedding is always added to the
+  patch tokens; the CLS token gets no position embedding.
+
+  `num_layers` is the depth of every pattern, and of the spatial encoder for
+  'factorized_encoder', whose temporal encoder has `num_temporal_layers`.
+  `pooling` reads the CLS token ('cls') or averages the tokens ('mean'); ViViT
+  used no CLS token for model 3, i.e. pooling='mean'. 'space_only' pools each
+  frame (after the final LayerNorm) and averages the frames; the official
+  TimeSformer averages the tokens first and normalises after, equally order-blind.
+  """
+  num_classes: int
+  attention: str = 'divided'
+  patch_size: int | tuple[int, int] = 8
+  tubelet_size: int = 1
+  hidden_size: int = 64
+  num_layers: int = 4
+  num_temporal_layers: int = 2
+  num_heads: int = 4
+  mlp_dim: int = 256
+  pooling: str = 'cls'
+  time_embedding: bool | None = None
+  dropout: float = 0.0
+  stochastic_depth: float = 0.0
+  attention_implementation: str | None = None
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+  remat: bool = False
+
+  def _check(self):
+    if self.attention not in ATTENTIONS:
+      raise ValueError(f"attention must be one of {ATTENTIONS}, got '{self.attention}'")
+    if self.pooling not in ('cls', 'mean'):
+      raise ValueError(f"pooling must be 'cls' or 'mean', got '{self.pooling}'")
+
+  @property
+  def uses_time_embedding(self) -> bool:
+    if self.time_embedding is None:
+      return self.attention != 'space_only'
+    return self.time_embedding
+
+  def _encoder(self, train, name, num_layers=None):
+    return Encoder(num_layers or self.num_layers, self.num_heads, self.mlp_dim, self.dropout,
+                   self.stochastic_depth, not train, self.attention_implementation,
+                   as_dtype(self.dtype), as_dtype(self.param_dtype), self.remat, name=name)
+
+  def _cls(self, name, batch, lead=()):  # a learned token, broadcast to [B, *lead, 1, D]
+    token = self.param(name, nn.initializers.zeros, (1, self.hidden_size),
+                       as_dtype(self.param_dtype)).astype(jnp.float32)
+    return jnp.broadcast_to(token, (batch, *lead, 1, self.hidden_size))
+
+  def _pool(self, tokens, has_cls):  # [B, ..., L, D] -> [B, ..., D]
+    return tokens[..., 0, :] if has_cls else tokens.mean(axis=-2)
+
+  @nn.compact
+  def __call__(self, video, *, train: bool = False):  # video: [B, T, H, W, C] -> [B, K]
+    self._check()
+    dtype, param_dtype = as_dtype(self.dtype), as_dtype(self.param_dtype)
+    b, t, height, width, _ = video.shape
+    ph, pw = pair(self.patch_size)
+    if t % self.tubelet_size or height % ph or width % pw:
+      raise ValueError(f'video {video.shape[1:4]} is not divisible into tubelets '
+                       f'{(self.tubelet_size, ph, pw)}')
+    d = self.hidden_size
+    use_cls = self.pooling == 'cls'
+
+    # Tubelet embedding: a strided 3D conv; tubelet_size=1 is a 2D patch embedding.
+    kernel = (self.tubelet_size, ph, pw)
+    x = nn.Conv(d, kernel, strides=kernel, padding='VALID', dtype=dtype,
+                param_dtype=param_dtype, name='patch_embedding')(video)  # [B, T', h, w, D]
+    t, n = x.shape[1], x.shape[2] * x.shape[3]
+    x = x.reshape(b, t, n, d).astype(jnp.float32)  # [B, T', N, D]
+    x = x + self.param('space_embedding', _EMBED_INIT, (1, 1, n, d), param_dtype)
+    time_embedding = None
+    if self.uses_time_embedding:
+      time_embedding = self.param('time_embedding', _EMBED_INIT, (1, t, 1, d), param_dtype)
+    dropout = nn.Dropout(self.dropout, deterministic=not train)
+
+    if self.attention == 'factorized_encoder':
+      if use_cls:
+        x = jnp.concatenate([self._cls('spatial_cls', b, (t,)), x], axis=2)  # [B, T', 1+N, D]
+      frames = self._encoder(train, 'spatial_encoder')(dropout(x))  # [B, T', (1+)N, D]
+      frames = self._pool(frames, use_cls)  # [B, T', D]: one token per frame
+      if time_embedding is not None:
+        frames = frames + time_embedding[:, :, 0]
+      if use_cls:
+        frames = jnp.concatenate([self._cls('temporal_cls', b), frames], axis=1)
+      tokens = self._encoder(train, 'temporal_encoder', self.num_temporal_layers)(frames)
+      pooled = self._pool(tokens, use_cls)  # [B, D]
+    else:
+      if time_embedding is not None:
+        x = x + time_embedding
+      x = dropout(x)
+      if self.attention == 'space_only':
+        if use_cls:
+          x = jnp.concatenate([self._cls('cls', b, (t,)), x], axis=2)  # [B, T', 1+N, D]
+        tokens = self._encoder(train, 'encoder')(x)  # [B, T', (1+)N, D], frames apart
+        pooled = self._pool(tokens, use_cls).mean(axis=1)  # average the frames: [B, D]
+      elif self.attention == 'joint':
+        tokens = x.reshape(b, t * n, d)
+        if use_cls:
+          tokens = jnp.concatenate([self._cls('cls', b), tokens], axis=1)
+        pooled = self._pool(self._encoder(train, 'encoder')(tokens), use_cls)  # [B, D]
+      else:  # 'divided', 'factorized_self_attention'
+        cls = self._cls('cls', b) if use_cls else None  # [B, 1, D]
+        tokens = FactorizedEncoder(
+            self.num_layers, self.num_heads, self.mlp_dim,
+            spatial_first=self.attention == 'factorized_self_attention', dropout=self.dropout,
+            stochastic_depth=self.stochastic_depth, deterministic=not train,
+            attention_implementation=self.attention_implementation, dtype=dtype,
+            param_dtype=param_dtype, remat=self.remat, name='encoder')(x, cls)
+        pooled = self._pool(tokens, use_cls)  # [B, D]
+
+    logits = nn.Dense(self.num_classes, dtype=jnp.float32, param_dtype=param_dtype,
+                      name='head')(pooled)
+    return logits.astype(jnp.float32)  # [B, K]

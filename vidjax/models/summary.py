@@ -1,0 +1,52 @@
+"""What a config's model costs, without training it.
+
+  python -m vidjax.models.summary --config configs/space_time_attention.py:joint
+
+Prints the parameter count and forward GFLOPs per clip at the config's
+input size (XLA's count on a fully unrolled lowering; see cost.py).
+"""
+from __future__ import annotations
+
+import sys
+
+import jax
+import jax.numpy as jnp
+from absl import app, flags
+
+from vidjax import config as config_lib
+from vidjax.errors import UserError
+from vidjax.models import build_model, cost
+
+_CONFIG = flags.DEFINE_string('config', None, 'Config file, optionally path.py:variant.')
+
+
+def summarize(config, num_classes: int) -> dict:
+  model = build_model(config.model, num_classes)
+  clip = (config.data.num_frames, config.data.height, config.data.width, 3)
+  params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, *clip)))
+  return {'model': config.model.name, 'num_params': cost.count_params(params),
+          'gflops_per_clip': cost.forward_flops_per_clip(model, params, clip) / 1e9,
+          'clip_shape': clip}
+
+
+def main() -> None:
+  overrides, argv = config_lib.split_overrides(sys.argv)
+
+  def _main(_):
+    try:
+      if not _CONFIG.value:
+        raise config_lib.ConfigError('--config is required, e.g. --config configs/default.py')
+      config = config_lib.load(_CONFIG.value, overrides)
+      result = summarize(config, num_classes=12)
+    except UserError as e:
+      print(f'error: {e}', file=sys.stderr)
+      sys.exit(2)
+    t, h, w, c = result['clip_shape']
+    print(f"{_CONFIG.value}: {result['model']}, {result['num_params']:,} parameters, "
+          f"{result['gflops_per_clip']:.3f} GFLOPs per {t}x{h}x{w}x{c} clip (forward)")
+
+  app.run(_main, argv=argv)
+
+
+if __name__ == '__main__':
+  main()
