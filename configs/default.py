@@ -25,36 +25,98 @@ def get_config():
   config.data.train_split = 'train'
   config.data.eval_split = 'val'
   config.data.test_split = 'test'
+  config.data.ucf101_fold = 1  # UCF-101's official train/test lists: 1, 2 or 3.
   config.data.num_frames = 8  # Frames per clip the model sees.
   config.data.frame_stride = 2  # Distance between sampled frames.
-  config.data.height = 64  # Frames are resized to this on decode.
+  # dense: num_frames every frame_stride, random start in training, centred in eval;
+  # segments: TSN, one frame from each of num_frames equal parts, random in training, centred in eval.
+  config.data.sampling = 'dense'  # dense | segments
+  config.data.short_videos = 'loop'  # loop | pad (repeat the last frame): videos shorter than a dense clip.
+  config.data.height = 64  # The size the model sees.
   config.data.width = 64
+  # Training crop. none: frames scaled to height x width while decoding (aspect not kept);
+  # random_resized: Inception crop (crop_scale, crop_ratio) resized to height x width;
+  # center: the central height x width. The crops decode with the short side at train_short_side.
+  config.data.train_crop = 'none'  # none | random_resized | center
+  config.data.train_short_side = 0  # Short side decoded for a crop, aspect kept; 0 = native size.
+  config.data.crop_scale = (0.08, 1.0)  # random_resized: fraction of the frame's area.
+  config.data.crop_ratio = (0.75, 1.3333333333333333)  # random_resized: width / height.
+  # Random horizontal flip in training (p = 0.5). Off here: the embedded classes have a
+  # direction (move_left / move_right, rotate_cw / rotate_ccw).
+  config.data.flip = False
+  config.data.flip_label_map = True  # With flip: swap left/right classes (SSv2), datasets.flip_label_map.
+  config.data.color_jitter = (0.0, 0.0, 0.0)  # Brightness, contrast, saturation strengths; 0 = off.
+  # Mixing of training batches; the step then trains on soft targets (smoothed as labels are).
+  config.data.mixup_alpha = 0.0  # Beta(alpha, alpha) blend of two clips; 0 = off.
+  config.data.cutmix_alpha = 0.0  # Beta(alpha, alpha) area of a pasted box; 0 = off.
+  config.data.cutmix_prob = 0.5  # With both on: the chance a batch gets cutmix, not mixup.
+  # Evaluation views: eval_num_clips evenly spread clips x crops (none, center: 1; three:
+  # left/centre/right, or top/centre/bottom for portrait video, square). The softmax is
+  # averaged over a video's views and metrics are per video.
+  config.data.eval_num_clips = 1
+  config.data.eval_crop = 'none'  # none | center | three
+  config.data.eval_short_side = 0  # Short side decoded for center/three, aspect kept; 0 = native.
   config.data.mean = (0.5, 0.5, 0.5)  # Normalisation, on device, of pixels in [0, 1].
   config.data.std = (0.25, 0.25, 0.25)
   config.data.num_workers = -1  # Decoding processes; -1 = cores - 1, 0 = in the main process.
-  config.data.decode_threads = 1  # decord's num_threads per worker.
+  config.data.decode_threads = 1  # decord's num_threads per clip.
+  config.data.read_threads = 2  # Clips each worker (or the main process, with 0 workers) decodes at once.
+  config.data.decode_timeout_s = 60.0  # A slower decode counts as a failed video; 0 = no limit.
   config.data.max_failed_fraction = 0.05  # Stop if more of a split fails to decode.
   # The embedded dataset's size: clips per class in train / val / test.
-  config.data.synthetic_clips_per_class = (80, 20, 20)
+  config.data.synthetic_clips_per_class = (250, 25, 25)
 
   # Model: `name` picks the family; each family's keys are its constructor's.
   config.model = ml_collections.ConfigDict()
-  config.model.name = 'lrcn'  # lrcn | single_frame
+  config.model.name = 'lrcn'  # lrcn | single_frame | convlstm | space_time_attention
   config.model.dtype = 'float32'  # Compute dtype; parameters stay float32.
   config.model.remat = False  # Recompute activations in the backward pass.
   config.model.lrcn = ml_collections.ConfigDict(dict(
-      cnn_features=(16, 32, 64),  # One strided 3x3 conv stage each.
-      cnn_embed_dim=256,
+      cnn_features=(16, 32, 64, 64),  # One strided 3x3 conv stage each: 64x64 -> 4x4.
+      cnn_embed_dim=128,
       lstm_hidden_size=128,
       lstm_layers=1,
       bidirectional=False,
       head='last',  # last | mean (over time)
       dropout=0.0,
+      unroll=1,  # LSTM steps per scan iteration.
   ))
   config.model.single_frame = ml_collections.ConfigDict(dict(
-      cnn_features=(16, 32, 64),
-      cnn_embed_dim=256,
+      cnn_features=(16, 32, 64, 64),
+      cnn_embed_dim=128,
       dropout=0.0,
+  ))
+  config.model.convlstm = ml_collections.ConfigDict(dict(
+      stem_features=32,
+      stem_kernel_size=5,
+      stem_stride=4,  # 64x64 frames -> 16x16 states.
+      hidden_sizes=(32, 32),  # One ConvLSTM layer each.
+      input_kernel_size=3,
+      state_kernel_size=3,
+      peephole=True,  # Shi et al.'s peepholes, one weight per channel.
+      peephole_per_position=False,
+      forget_bias=1.0,
+      dropout=0.0,
+      # Steps per scan iteration; >= num_frames unrolls fully. XLA:CPU runs a
+      # scanned conv cell ~8-20x slower than unrolled; on GPU/TPU 1 compiles faster.
+      unroll=64,
+  ))
+  config.model.space_time_attention = ml_collections.ConfigDict(dict(
+      # space_only | joint | divided (TimeSformer) | factorized_encoder (ViViT 2)
+      # | factorized_self_attention (ViViT 3)
+      attention='divided',
+      patch_size=8,
+      tubelet_size=1,  # Frames per patch: 1 = 2D patches, 2+ = 3D tubelets.
+      hidden_size=64,
+      num_layers=4,
+      num_temporal_layers=2,  # factorized_encoder's temporal encoder depth.
+      num_heads=4,
+      mlp_dim=256,
+      pooling='cls',  # cls | mean
+      time_embedding=None,  # None: none for space_only (order-blind), learned otherwise.
+      dropout=0.0,
+      stochastic_depth=0.0,
+      attention_implementation=None,  # None = XLA's choice; 'cudnn' for flash attention on GPU.
   ))
 
   # Optimisation.
@@ -71,15 +133,19 @@ def get_config():
   # The loop.
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 32  # Global, over all devices and processes.
-  config.train.num_steps = 800
+  config.train.num_steps = 1500
   config.train.log_every = 20
-  config.train.eval_every = 400
-  config.train.checkpoint_every = 200
+  config.train.eval_every = 500
+  config.train.checkpoint_every = 250
   config.train.max_checkpoints = 3
   config.train.progress_bar = True
   # Stop this invocation after so many steps, with a checkpoint, to go on by
   # running the same command again (time-limited cluster jobs); 0 = no limit.
   config.train.stop_after_steps = 0
+  # A NaN/inf loss or gradient: 'stop' (the last checkpoint stays the newest)
+  # or 'skip' (that update is dropped and training goes on).
+  config.train.on_nonfinite = 'stop'
+  config.train.inject_nan_at_step = -1  # Tests only: make the loss NaN at this step.
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 32
@@ -88,4 +154,5 @@ def get_config():
   config.mesh = ml_collections.ConfigDict()
   config.mesh.data = -1  # -1 = all devices.
   config.mesh.model = 1
+  config.mesh.param_sharding = 'replicated'
   return config

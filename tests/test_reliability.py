@@ -171,3 +171,35 @@ def test_injected_nan_is_skipped_when_asked(tiny_actions_root, tmp_path):
   final = train.train_and_evaluate(config, tmp_path)
   assert int(final['state'].nonfinite_count) == 1 and int(final['state'].step) == 6
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(final['state'].params))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 4 MB tmpfs: a real 'No space left on device' (needs root and mount)."""
+  import subprocess
+  mount = tmp_path / 'small_disk'
+  mount.mkdir()
+  done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4M', 'tmpfs', str(mount)],
+                        capture_output=True, text=True)
+  if done.returncode:
+    pytest.skip(f'cannot mount a tmpfs here: {done.stderr.strip()}')
+  yield mount
+  subprocess.run(['umount', str(mount)], capture_output=True)
+
+
+def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(small_disk, tiny_actions_root):
+  workdir = small_disk / 'run'
+  train.train_and_evaluate(tiny_config(tiny_actions_root, **{'train.num_steps': 8,
+                                                             'train.checkpoint_every': 2,
+                                                             'train.stop_after_steps': 4}), workdir)
+  filler = small_disk / 'filler'
+  filler.write_bytes(b'\0' * (shutil.disk_usage(small_disk).free - 16_000))
+  config = tiny_config(tiny_actions_root, **{'train.num_steps': 8, 'train.checkpoint_every': 2})
+  with pytest.raises(train.checkpoint_lib.CheckpointError) as e:
+    train.train_and_evaluate(config, workdir)
+  assert 'disk full while writing a checkpoint' in str(e.value)
+  assert 'the newest complete checkpoint (step 4) is intact' in str(e.value)
+  assert sorted(p.name for p in (workdir / 'checkpoints').iterdir()) == ['2', '4']
+  filler.unlink()  # Space freed: the same command resumes from step 4 and finishes.
+  final = train.train_and_evaluate(config, workdir)
+  assert int(final['state'].step) == 8

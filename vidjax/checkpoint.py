@@ -15,9 +15,11 @@ the way of the step that will be saved again under its number).
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import pathlib
+import shutil
 from typing import Any
 
 import grain
@@ -37,6 +39,13 @@ class CheckpointError(UserError):
 def _one_line(error: Exception) -> str:
   text = str(error).strip().splitlines()
   return f'{type(error).__name__}: {text[0][:160]}' if text else type(error).__name__
+
+
+def _is_disk_full(error: Exception) -> bool:
+  # tensorstore reports ENOSPC inside a ValueError's text, Python as an OSError.
+  text = str(error)
+  return ((isinstance(error, OSError) and error.errno == errno.ENOSPC)
+          or 'No space left on device' in text or "os_error_code='28'" in text)
 
 
 class DataPosition:
@@ -64,6 +73,7 @@ class Checkpointer:
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
                                              cleanup_tmp_directories=True),
         item_names=('state', 'data', 'meta'))
+    self._disk_full = False
 
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
@@ -73,10 +83,31 @@ class Checkpointer:
     items = {'state': ocp.args.StandardSave(state), 'meta': ocp.args.JsonSave(meta)}
     if data_position is not None:
       items['data'] = grain.checkpoint.CheckpointSave(data_position)
-    self.manager.save(step, args=ocp.args.Composite(**items), force=force)
+    self._writing(lambda: self.manager.save(step, args=ocp.args.Composite(**items), force=force))
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    if self.manager is not None and not self._disk_full:
+      self._writing(self.manager.wait_until_finished)
+
+  def _writing(self, write) -> None:
+    """Runs a (possibly asynchronous) write; a full disk becomes one line.
+
+    The partial step is deleted to give the space back; every complete step
+    is left as it was, so the run resumes once space is freed.
+    """
+    try:
+      write()
+    except Exception as e:
+      if not _is_disk_full(e):
+        raise
+      self._disk_full = True
+      for partial in self.directory.glob('*.orbax-checkpoint-tmp*'):
+        shutil.rmtree(partial, ignore_errors=True)
+      good = [p.name for p in self.directory.iterdir() if p.name.isdigit()]
+      newest = max(map(int, good)) if good else None
+      raise CheckpointError(f'disk full while writing a checkpoint to {self.directory}; '
+                            f'the newest complete checkpoint (step {newest}) is intact: free space '
+                            'and run the same command again') from None
 
   def read_meta(self, step: int) -> dict:
     return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
@@ -146,10 +177,14 @@ class Checkpointer:
 
   def close(self) -> None:
     """Waits for pending writes; safe to call more than once."""
-    if self.manager is not None:
-      self.manager.wait_until_finished()
-      self.manager.close()
-      self.manager = None
+    if self.manager is None:
+      return
+    try:
+      self.wait()
+    finally:
+      manager, self.manager = self.manager, None
+      if not self._disk_full:
+        manager.close()
 
 
 def check_compatible(saved: dict, current: dict, directory: pathlib.Path) -> None:

@@ -65,6 +65,16 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
+def state_shardings(shapes: Any, mesh: Mesh, rule: str = 'replicated') -> Any:
+  """Where each array of the train state lives: `rule` from config.mesh.param_sharding.
+
+  'replicated': every device holds everything (small models, the default).
+  """
+  if rule == 'replicated':
+    return jax.tree.map(lambda _: replicated(mesh), shapes)
+  raise UserError(f"unknown mesh.param_sharding '{rule}'; use 'replicated'")
+
+
 def batch_sharding(mesh: Mesh) -> NamedSharding:
   """Leading (batch) dimension split over `data`, the rest whole."""
   return NamedSharding(mesh, P(DATA_AXIS))

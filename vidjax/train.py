@@ -43,7 +43,8 @@ class TrainState:
   params: Any
   opt_state: Any
   # The first step (numbered from 1, as in the logs) whose loss (code 1) or
-  # gradients (code 2) were not finite; -1 while all were. Such steps are not applied; `nonfinite_count` counts them.
+  # gradients (code 2) were not finite; -1 while all were. Such steps are not
+  # applied; `nonfinite_count` counts them.
   nonfinite_step: jax.Array
   nonfinite_what: jax.Array
   nonfinite_count: jax.Array
@@ -88,10 +89,12 @@ def normalize(video, mean, std):
 
 
 def classification_targets(batch: dict, num_classes: int, label_smoothing: float):
-  """Soft targets [B, K]: the pipeline's (mixup, cutmix) or smoothed one-hot labels."""
-  if 'target' in batch:
-    return batch['target']
-  return optax.smooth_labels(jax.nn.one_hot(batch['label'], num_classes), label_smoothing)
+  """Soft targets [B, K]: the pipeline's (mixup, cutmix) or one-hot labels, smoothed.
+
+  Smoothing is linear, so smoothing a mix equals mixing smoothed labels.
+  """
+  targets = batch['target'] if 'target' in batch else jax.nn.one_hot(batch['label'], num_classes)
+  return optax.smooth_labels(targets, label_smoothing)
 
 
 def train_step(state: TrainState, batch: dict, *, model, tx, schedule, num_classes: int,
@@ -170,8 +173,9 @@ def abstract_state(config, model, tx, mesh):
                       nonfinite_count=jnp.zeros((), jnp.int32))
 
   shapes = jax.eval_shape(init, jax.random.key(0))
-  return init, jax.tree.map(
-      lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=parallel.replicated(mesh)), shapes)
+  shardings = parallel.state_shardings(shapes, mesh, config.mesh.param_sharding)
+  return init, jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                            shapes, shardings)
 
 
 def create_state(config, model, tx, mesh) -> tuple[TrainState, Any]:
@@ -189,7 +193,7 @@ def evaluate_split(predict_fn, params, records, class_names, config, mesh, split
   process_records = pipeline.shard_for_process(records, jax.process_index(), jax.process_count())
   local_batch = parallel.per_process_batch_size(config.eval.batch_size, mesh)
   longest = -(-len(records) // jax.process_count())
-  num_batches = -(-longest // local_batch)
+  num_batches = -(-longest * pipeline.views_per_video(config.data) // local_batch)
   failures = pipeline.FailureCounter(split, config.data.max_failed_fraction,
                                      min_seen=len(process_records))
   # Global record index: this process's i-th record is records[process + i * count].
@@ -248,7 +252,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   train_records = pipeline.shard_for_process(train_set.records, jax.process_index(),
                                              jax.process_count())
   train_data = pipeline.train_dataset(train_records, config.data, batch_size=local_batch,
-                                      seed=config.seed, failures=train_failures)
+                                      seed=config.seed, failures=train_failures,
+                                      class_names=class_names)
   train_iter = iter(train_data)
 
   # 3. Model and optimizer.

@@ -6,6 +6,10 @@ and a short reason, so callers can skip the video and count it instead of
 crashing a training run. `decord.DECORDError` is not a `RuntimeError`, hence
 the broad `except Exception` around every decoder call.
 
+`read_clip` is what the input pipeline calls: it opens a file once, counts
+its frames, asks a sampling function which to read, and reads them, where
+`read_frame_count` followed by `read_frames` would open it twice.
+
 Two decoders, one result:
   * decord first: it seeks to the wanted frames and scales in ffmpeg, which is
     what makes clip sampling from long videos cheap.
@@ -296,8 +300,21 @@ def _pyav_read(path: str, indices: np.ndarray | None, height: int | None,
   return frames
 
 
-def _read(path: str, indices: np.ndarray | None, height: int | None,
+def _sampled(path: str, sample: Callable[[int], np.ndarray],
+             num_frames: int) -> np.ndarray:
+  """The frame indices `sample` picks for a video of `num_frames` frames."""
+  if num_frames <= 0:
+    raise DecodeError(path, 'no frames')
+  indices = np.asarray(sample(num_frames), dtype=np.int64).reshape(-1)
+  if indices.size == 0 or indices.min() < 0:
+    raise ValueError(f'sample({num_frames}) gave bad indices {indices}')
+  return indices
+
+
+def _read(path: str, indices, height: int | None,
           width: int | None, num_threads: int) -> np.ndarray:
+  """`indices`: an int64 array, None for all frames, or a callable that is
+  given the frame count and returns the indices (one open of the file)."""
   _check_file(path)
   scale_after = height is not None and (height, width) in _DECORD_CANNOT_SCALE
   try:
@@ -305,8 +322,12 @@ def _read(path: str, indices: np.ndarray | None, height: int | None,
                           None if scale_after else width, num_threads)
   except Exception:
     # AV1, cut mp4s, garbage: PyAV reads what it can and explains the rest.
+    if callable(indices):
+      indices = _sampled(path, indices, _pyav_count(path))
     return _pyav_read(path, indices, height, width, num_threads)
   try:
+    if callable(indices):
+      indices = _sampled(path, indices, len(reader))
     if indices is None:
       indices = np.arange(len(reader))
     _check_indices(path, indices, len(reader))
@@ -367,6 +388,95 @@ def read_frames(path: str, indices: Sequence[int] | None = None, *,
       raise ValueError(f'negative frame index {int(indices.min())}')
   return _call_with_timeout(path, timeout_s, _read, path, indices, height,
                             width, num_threads)
+
+
+# Native (height, width) of the files probed in this process; see read_clip.
+_NATIVE_SIZE: dict[str, tuple[int, int]] = {}
+_NATIVE_SIZE_LIMIT = 1 << 16  # Entries kept before the cache is emptied.
+
+
+def _native_size(path: str) -> tuple[int, int]:
+  """(height, width) from the container header, read with PyAV."""
+  size = _NATIVE_SIZE.get(path)
+  if size is None:
+    container, stream = _pyav_open(path)
+    try:
+      size = (stream.codec_context.height, stream.codec_context.width)
+    finally:
+      container.close()
+    if not all(size):
+      raise DecodeError(path, 'no frame size in the header')
+    if len(_NATIVE_SIZE) >= _NATIVE_SIZE_LIMIT:
+      _NATIVE_SIZE.clear()
+    _NATIVE_SIZE[path] = size
+  return size
+
+
+def short_side_size(height: int, width: int, short_side: int) -> tuple[int, int]:
+  """(height, width) scaled so the shorter side is `short_side`, aspect kept."""
+  if height <= width:
+    return short_side, max(1, round(width * short_side / height))
+  return max(1, round(height * short_side / width)), short_side
+
+
+def _read_clip(path: str, pick: Callable[[int], np.ndarray],
+               height: int | None, width: int | None, short_side: int | None,
+               num_threads: int) -> np.ndarray:
+  _check_file(path)
+  if short_side:
+    height, width = short_side_size(*_native_size(path), short_side)
+  return _read(path, pick, height, width, num_threads)
+
+
+def read_clip(path: str, sample: Callable[[int], np.ndarray], *,
+              height: int | None = None, width: int | None = None,
+              short_side: int | None = None, num_threads: int = 1,
+              timeout_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """Opens a video once: counts its frames, samples indices, reads them.
+
+  `read_frame_count` followed by `read_frames` opens the file twice (and
+  decord indexes every packet on each open); this opens it once.
+
+  Args:
+    path: a video file.
+    sample: called with the frame count (as `read_frame_count` gives it),
+      returns int frame indices of any shape, e.g. [T] for one clip or
+      [K, T] for K clips. Repeats are decoded once. It runs inside the
+      timeout's thread: give it its own random generator (see
+      `_call_with_timeout`: an abandoned decode may call it late).
+    height, width: scale every frame to this size (both or neither).
+    short_side: instead, scale so the shorter side has this size, keeping the
+      aspect ratio. The native size comes from a PyAV header probe (about as
+      costly as opening the file with decord), remembered per process.
+    num_threads, timeout_s: as in `read_frames`.
+
+  Returns:
+    (frames [*indices.shape, H, W, 3] uint8, indices int64).
+
+  Raises:
+    DecodeError: as `read_frames`.
+  """
+  if (height is None) != (width is None):
+    raise ValueError(f'give both height and width or neither, got '
+                     f'height={height}, width={width}')
+  if short_side and height is not None:
+    raise ValueError('give height and width, or short_side, not both')
+  if num_threads < 1:
+    raise ValueError(f'num_threads must be >= 1, got {num_threads}')
+  chosen = {}
+
+  def pick(num_frames: int) -> np.ndarray:
+    wanted = np.asarray(sample(num_frames), dtype=np.int64)
+    unique, inverse = np.unique(wanted, return_inverse=True)
+    chosen['wanted'], chosen['inverse'] = wanted, inverse.reshape(-1)
+    return unique  # Sorted: decord reads forward, never seeks back.
+
+  frames = _call_with_timeout(path, timeout_s, _read_clip, path, pick, height,
+                              width, short_side, num_threads)
+  wanted, inverse = chosen['wanted'], chosen['inverse']
+  if len(frames) != wanted.size or np.any(inverse != np.arange(wanted.size)):
+    frames = frames[inverse]
+  return frames.reshape(*wanted.shape, *frames.shape[1:]), wanted
 
 
 def _check(path: str) -> int:

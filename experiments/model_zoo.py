@@ -1,0 +1,92 @@
+"""Every model family trained on the embedded dataset, through the real CLI.
+
+  python experiments/model_zoo.py [--steps 600] [--batch 16] [--only lrcn,convlstm]
+
+Runs `python -m vidjax.main` once per row (same data, seed and budget), reads
+each run's results.json, and writes experiments/results/model_zoo.{md,json}.
+The dataset is built from reversal pairs, so the order-blind rows (single
+frame, space-only attention) are capped near 50% top-1; the others read
+temporal order.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+RESULTS = REPO / 'experiments' / 'results'
+
+ROWS = [  # (name, config, extra overrides)
+    ('LRCN', 'configs/default.py', []),
+    ('single frame (order-blind)', 'configs/single_frame.py', []),
+    ('ConvLSTM', 'configs/convlstm.py', []),
+    ('TimeSformer divided', 'configs/space_time_attention.py:divided', []),
+    ('TimeSformer joint (2-frame tubelets)', 'configs/space_time_attention.py:joint', []),
+    ('TimeSformer space-only (order-blind)', 'configs/space_time_attention.py:space_only', []),
+    ('ViViT factorized encoder', 'configs/space_time_attention.py:factorized_encoder', []),
+    ('ViViT factorized self-attention', 'configs/space_time_attention.py:factorized_self_attention', []),
+]
+
+
+def run_row(name: str, config: str, extra: list[str], args, workdir: pathlib.Path) -> dict:
+  command = [sys.executable, '-m', 'vidjax.main', '--config', config, '--workdir', str(workdir),
+             f'--config.train.num_steps={args.steps}', f'--config.train.batch_size={args.batch}',
+             f'--config.train.eval_every={args.steps}', '--config.train.progress_bar=false', *extra]
+  print('+', ' '.join(command[1:]), flush=True)
+  start = time.time()
+  done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+  seconds = time.time() - start
+  if done.returncode:
+    print(done.stderr[-3000:], file=sys.stderr)
+    return {'name': name, 'config': config, 'error': done.stderr.strip().splitlines()[-1]}
+  results = json.loads((workdir / 'results.json').read_text())
+  return {'name': name, 'config': config, 'test_top1': results['test_top1'],
+          'test_top5': results['test_top5'], 'eval_top1': results['eval_top1'],
+          'num_params': results['num_params'], 'gflops_per_clip': results['gflops_per_clip'],
+          'seconds': seconds, 'command': ' '.join(command[1:]).replace(str(workdir), 'WORKDIR')}
+
+
+def markdown(rows: list[dict], args) -> str:
+  lines = [f'Embedded dataset, {args.steps} steps at batch {args.batch}, seed 0, '
+           f'{platform.processor() or platform.machine()} with {os.cpu_count()} cores.', '',
+           '| model | test top-1 | test top-5 | params | GFLOPs/clip | train+eval time |',
+           '|---|---|---|---|---|---|']
+  for r in rows:
+    if 'error' in r:
+      lines.append(f"| {r['name']} | failed: {r['error']} | | | | |")
+      continue
+    lines.append(f"| {r['name']} | {r['test_top1']:.3f} | {r['test_top5']:.3f} | "
+                 f"{r['num_params']:,} | {r['gflops_per_clip']:.3f} | {r['seconds'] / 60:.1f} min |")
+  return '\n'.join(lines)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--steps', type=int, default=600)
+  parser.add_argument('--batch', type=int, default=16)
+  parser.add_argument('--only', default='', help='comma-separated substrings of row names')
+  parser.add_argument('--workdir', default='/tmp/vidjax_model_zoo')
+  args = parser.parse_args()
+  wanted = [w.strip().lower() for w in args.only.split(',') if w.strip()]
+  rows = []
+  for i, (name, config, extra) in enumerate(ROWS):
+    if wanted and not any(w in name.lower() for w in wanted):
+      continue
+    workdir = pathlib.Path(args.workdir) / f'{i}_{config.split("/")[-1].replace(":", "_")}'
+    rows.append(run_row(name, config, extra, args, workdir))
+    print(markdown(rows, args), flush=True)
+  RESULTS.mkdir(parents=True, exist_ok=True)
+  (RESULTS / 'model_zoo.json').write_text(json.dumps({'steps': args.steps, 'batch': args.batch,
+                                                      'rows': rows}, indent=2))
+  (RESULTS / 'model_zoo.md').write_text(markdown(rows, args) + '\n')
+  print(f'wrote {RESULTS}/model_zoo.md and .json')
+
+
+if __name__ == '__main__':
+  main()
