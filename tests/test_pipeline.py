@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, tiny_data
 from vidjax import metrics, train
 from vidjax.data import decode, pipeline, sampling, testing, transforms
 
@@ -18,16 +18,8 @@ DATA = tiny_config('').data
 N = 32  # Frames of the sampling test video.
 
 
-def _data(**overrides):
-  data = tiny_config('').data
-  with data.unlocked():
-    for key, value in overrides.items():
-      data[key] = value
-  return data
-
-
 def _with_workers(workers):
-  return _data(num_workers=workers)
+  return tiny_data(num_workers=workers)
 
 
 def _records(root, split):
@@ -75,7 +67,7 @@ def _train_clips(records, data, count, seed=0, **kwargs):
 # ----------------------------------------------------------------- sampling
 
 def test_dense_training_clips_are_strided_runs_with_random_starts(videos):
-  data = _data(num_frames=4, frame_stride=3)
+  data = tiny_data(num_frames=4, frame_stride=3)
   batches = _train_clips([(videos['levels'], 0)] * 4, data, 3)
   starts = set()
   for clip in np.concatenate([b['video'] for b in batches]):
@@ -88,7 +80,7 @@ def test_dense_training_clips_are_strided_runs_with_random_starts(videos):
 
 
 def test_dense_multiview_eval_takes_evenly_spread_clips(videos):
-  data = _data(num_frames=4, frame_stride=3, eval_num_clips=3)
+  data = tiny_data(num_frames=4, frame_stride=3, eval_num_clips=3)
   rows, _ = _eval_rows([(videos['levels'], 0)], data)
   # Span 10, starts 0..22 in 3 parts of 23/3: centres floor(3.83, 11.5, 19.2).
   got = [testing.nearest_frames(v, N).tolist() for v in rows['video']]
@@ -97,14 +89,14 @@ def test_dense_multiview_eval_takes_evenly_spread_clips(videos):
 
 
 def test_segment_sampling_random_in_training_centred_in_eval(videos):
-  data = _data(num_frames=4, sampling='segments')
+  data = tiny_data(num_frames=4, sampling='segments')
   for batch in _train_clips([(videos['levels'], 0)] * 4, data, 2):
     for clip in batch['video']:
       got = testing.nearest_frames(clip, N)
       assert all(8 * k <= got[k] < 8 * (k + 1) for k in range(4)), got  # Segments of 8.
   rows, _ = _eval_rows([(videos['levels'], 0)], data)
   assert testing.nearest_frames(rows['video'][0], N).tolist() == [4, 12, 20, 28]
-  rows, _ = _eval_rows([(videos['levels'], 0)], _data(num_frames=4, sampling='segments',
+  rows, _ = _eval_rows([(videos['levels'], 0)], tiny_data(num_frames=4, sampling='segments',
                                                       eval_num_clips=2))
   got = [testing.nearest_frames(v, N).tolist() for v in rows['video']]
   assert got == [[2, 10, 18, 26], [6, 14, 22, 30]]  # Quarter and three-quarter points.
@@ -113,21 +105,21 @@ def test_segment_sampling_random_in_training_centred_in_eval(videos):
 @pytest.mark.parametrize('mode,expected', [('loop', [0, 3, 0, 3]), ('pad', [0, 3, 5, 5])])
 def test_short_videos_loop_or_pad(videos, mode, expected):
   # 6 frames, clip of 4 at stride 3 spans 10.
-  rows, _ = _eval_rows([(videos['short'], 0)], _data(num_frames=4, frame_stride=3,
+  rows, _ = _eval_rows([(videos['short'], 0)], tiny_data(num_frames=4, frame_stride=3,
                                                       short_videos=mode))
   assert testing.nearest_frames(rows['video'][0], 6).tolist() == expected
 
 
 def test_unknown_mode_is_a_one_line_error():
   with pytest.raises(pipeline.UserError, match="data.sampling is 'tsn'; use one of dense"):
-    pipeline.views_per_video(_data(sampling='tsn'))
+    pipeline.views_per_video(tiny_data(sampling='tsn'))
 
 
 # --------------------------------------------------------------- multi-view
 
 @pytest.mark.parametrize('name', ['static', 'portrait'])
 def test_three_crops_per_clip_along_the_long_side(videos, name):
-  data = _data(num_frames=4, frame_stride=2, eval_num_clips=2, eval_crop='three')
+  data = tiny_data(num_frames=4, frame_stride=2, eval_num_clips=2, eval_crop='three')
   assert pipeline.views_per_video(data) == 6
   rows, _ = _eval_rows([(videos[name], 0)], data)
   assert rows['video'].shape == (6, 4, 32, 32, 3)
@@ -142,7 +134,7 @@ def test_three_crops_per_clip_along_the_long_side(videos, name):
 
 def test_multiview_softmax_is_averaged_per_video(videos):
   records = [(videos['static'], 1), (videos['levels'], 0), (videos['portrait'], 1)]
-  data = _data(num_frames=4, frame_stride=2, eval_num_clips=2, eval_crop='three',
+  data = tiny_data(num_frames=4, frame_stride=2, eval_num_clips=2, eval_crop='three',
                height=24, width=24)
   rows, _ = _eval_rows(records, data, batch_size=4)
   assert len(rows['index']) == 3 * 6
@@ -160,14 +152,14 @@ def test_multiview_softmax_is_averaged_per_video(videos):
 
 
 def test_eval_batches_refuses_too_few_batches(videos):
-  data = _data(eval_num_clips=2)
+  data = tiny_data(eval_num_clips=2)
   with pytest.raises(ValueError, match='views_per_video'):
     list(pipeline.eval_batches([(videos['levels'], 0)] * 5, data, batch_size=4, num_batches=2,
                                failures=pipeline.FailureCounter('val', 0.5)))
 
 
 def test_prediction_reads_the_centre_view(videos):
-  data = _data(num_frames=4, frame_stride=3, eval_num_clips=3, eval_crop='three')
+  data = tiny_data(num_frames=4, frame_stride=3, eval_num_clips=3, eval_crop='three')
   clip = pipeline.read_clip_for_prediction(videos['levels'], data)
   assert clip.shape == (4, 32, 32, 3)
   assert testing.nearest_frames(clip, N).tolist() == [11, 14, 17, 20]
@@ -180,7 +172,7 @@ def test_flip_uses_the_label_map_for_direction_classes(videos):
            'Putting something on a surface']
 
   def flips_and_labels(label, label_map):
-    data = _data(num_frames=2, height=32, width=48, flip=True, flip_label_map=label_map)
+    data = tiny_data(num_frames=2, height=32, width=48, flip=True, flip_label_map=label_map)
     batch = _train_clips([(videos['static'], label)] * 8, data, 1, class_names=names)[0]
     first = batch['video'][:, 0].astype(np.int32)  # [B, H, W, 3]
     flipped = first[:, :, :8].mean(axis=(1, 2, 3)) > first[:, :, -8:].mean(axis=(1, 2, 3))
@@ -196,7 +188,7 @@ def test_flip_uses_the_label_map_for_direction_classes(videos):
 
 
 def test_crop_flip_and_colour_are_the_same_for_every_frame(videos):
-  data = _data(num_frames=4, frame_stride=2, height=24, width=24, train_crop='random_resized',
+  data = tiny_data(num_frames=4, frame_stride=2, height=24, width=24, train_crop='random_resized',
                crop_scale=(0.2, 0.6), flip=True, flip_label_map=False,
                color_jitter=(0.4, 0.4, 0.4))
   batch = _train_clips([(videos['static'], 0)] * 6, data, 1, class_names=['a'])[0]
@@ -208,14 +200,14 @@ def test_crop_flip_and_colour_are_the_same_for_every_frame(videos):
 
 
 def test_center_crop_in_training_keeps_the_aspect(videos):
-  data = _data(num_frames=2, height=32, width=32, train_crop='center')
+  data = tiny_data(num_frames=2, height=32, width=32, train_crop='center')
   clip = _train_clips([(videos['static'], 0)], data, 1)[0]['video'][0]
   frames = decode.read_frames(videos['static'], [0])  # [1, 32, 48, 3]
   np.testing.assert_array_equal(clip[0], frames[0, :, 8:40])
 
 
 def test_short_side_decode_scaling(videos):
-  data = _data(num_frames=2, height=16, width=16, eval_crop='center', eval_short_side=16)
+  data = tiny_data(num_frames=2, height=16, width=16, eval_crop='center', eval_short_side=16)
   rows, _ = _eval_rows([(videos['static'], 0)], data)
   assert rows['video'].shape == (1, 2, 16, 16, 3)
   frames = decode.read_frames(videos['static'], [0], height=16, width=24)  # 32x48 -> 16x24.
@@ -225,7 +217,7 @@ def test_short_side_decode_scaling(videos):
 def test_mixup_and_cutmix_targets(tiny_actions_root):
   records = _records(tiny_actions_root, 'train')
   names = (tiny_actions_root / 'classes.txt').read_text().split()
-  data = _data(mixup_alpha=0.8, cutmix_alpha=1.0)
+  data = tiny_data(mixup_alpha=0.8, cutmix_alpha=1.0)
   batches = _train_clips(records[:8], data, 4, seed=5, class_names=names)
   again = _train_clips(records[:8], data, 4, seed=5, class_names=names)
   for batch, same in zip(batches, again):
@@ -242,7 +234,7 @@ def test_mixup_and_cutmix_targets(tiny_actions_root):
 
 def test_mixing_needs_class_names(videos):
   with pytest.raises(ValueError, match='class_names'):
-    pipeline.train_dataset([(videos['levels'], 0)], _data(mixup_alpha=0.2), batch_size=1, seed=0,
+    pipeline.train_dataset([(videos['levels'], 0)], tiny_data(mixup_alpha=0.2), batch_size=1, seed=0,
                            failures=pipeline.FailureCounter('train', 0.5))
 
 
@@ -310,7 +302,7 @@ def test_every_kind_of_bad_file_is_skipped_with_its_reason(videos, tmp_path):
     good.append((testing.write_video(str(tmp_path / 'av1.mp4'), testing.fake_frames(N, 32, 32),
                                      codec=av1), 2))
   records = [(path, 3) for path, _ in bad.values()] + good
-  data = _data(num_frames=4, frame_stride=3)
+  data = tiny_data(num_frames=4, frame_stride=3)
   rows, failures = _eval_rows(records, data)
   assert sorted(rows['index'].tolist()) == list(range(len(bad), len(records)))
   assert set(failures.failed) == {path for path, _ in bad.values()}
@@ -338,7 +330,7 @@ def test_a_stuck_decode_times_out_and_is_counted(videos, monkeypatch):
     return real(path, *args)
 
   monkeypatch.setattr(decode, '_read_clip', stuck)
-  data = _data(decode_timeout_s=0.3)
+  data = tiny_data(decode_timeout_s=0.3)
   try:
     rows, failures = _eval_rows([(slow, 0), (videos['levels'], 1)], data)
   finally:

@@ -4,7 +4,8 @@ One orbax step directory holds three items:
 - `state`: the train state (step, params, optimizer), restored directly into
   its sharded layout;
 - `data`: the grain iterator's position, so a resumed run reads exactly the
-  batches it would have read;
+  batches it would have read; written by every process (as grain does) and
+  read back by any number of processes (`DataPositionHandler`);
 - `meta`: the model config and class names, so a workdir holding another
   model's checkpoint is refused with a message naming the difference.
 
@@ -15,6 +16,7 @@ the way of the step that will be saved again under its number).
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -63,6 +65,41 @@ class DataPosition:
     return json.dumps(self.state, indent=1).encode()
 
 
+class DataPositionHandler(grain.checkpoint.CheckpointHandler):
+  """grain's iterator handler, also restoring into another number of processes.
+
+  Each process writes `process_<i>-of-<n>.json`, as grain's handler does.
+  The training stream's position is global, the same in every process
+  (`pipeline.TrainBatches`), so where this process's own file is missing,
+  because another number of processes wrote the checkpoint (a TPU slice of
+  another size, another node count), process 0's file is read instead.
+  """
+
+  def restore(self, directory, item=None, args=None):
+    item = item or args.item
+    own = directory / f'process_{jax.process_index()}-of-{jax.process_count()}.json'
+    if own.exists():
+      return super().restore(directory, item=item, args=args)
+    saved = sorted(directory.glob('process_0-of-*.json'))
+    if not saved:
+      raise ValueError(f'no data iterator position in {directory}')
+    item.set_state(json.loads(saved[0].read_text()))
+    item.start_prefetch()
+    return item
+
+
+@ocp.args.register_with_handler(DataPositionHandler, for_save=True)
+@dataclasses.dataclass
+class DataSave(ocp.args.CheckpointArgs):
+  item: Any
+
+
+@ocp.args.register_with_handler(DataPositionHandler, for_restore=True)
+@dataclasses.dataclass
+class DataRestore(ocp.args.CheckpointArgs):
+  item: Any
+
+
 class Checkpointer:
   """An orbax CheckpointManager for `workdir/checkpoints`."""
 
@@ -82,7 +119,7 @@ class Checkpointer:
            *, force: bool = False) -> None:
     items = {'state': ocp.args.StandardSave(state), 'meta': ocp.args.JsonSave(meta)}
     if data_position is not None:
-      items['data'] = grain.checkpoint.CheckpointSave(data_position)
+      items['data'] = DataSave(data_position)
     self._writing(lambda: self.manager.save(step, args=ocp.args.Composite(**items), force=force))
 
   def wait(self) -> None:
@@ -134,7 +171,7 @@ class Checkpointer:
     for step in reversed(steps):
       items = {'state': ocp.args.StandardRestore(abstract_state)}
       if data_iterator is not None:
-        items['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
+        items['data'] = DataRestore(data_iterator)
       try:
         saved_meta = self.read_meta(step)
       except Exception as e:  # Missing or unreadable: the step is broken.

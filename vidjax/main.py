@@ -2,7 +2,9 @@
 
   python -m vidjax.main --config configs/default.py --workdir runs/default
   python -m vidjax.main --config configs/default.py --workdir runs/default \
-      --mode predict --video clip.mp4 [more.mp4 ...]
+      --mode predict --video clip.mp4 [--video more.mp4 ...]
+  python -m vidjax.main --config configs/moving_mnist_convlstm.py --workdir runs/mm \
+      --mode predict --video sequence.npy   # frame prediction: writes the next frames
 
 Config overrides are `--config.a.b=value`. A user mistake (a misspelt key, a
 missing file, an incompatible checkpoint) ends with one line and exit code 2.
@@ -21,7 +23,8 @@ from vidjax.errors import UserError
 _CONFIG = flags.DEFINE_string('config', None, 'Config file, optionally path.py:variant.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and results go.')
 _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'predict'], 'What to do.')
-_VIDEO = flags.DEFINE_multi_string('video', [], 'Video file(s) for --mode predict.')
+_VIDEO = flags.DEFINE_multi_string('video', [], 'Video file(s) for --mode predict; '
+                                       'frame prediction also reads .npy sequences.')
 _COORDINATOR = flags.DEFINE_string('coordinator_address', '', 'host:port of process 0, for multi-host.')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', 0, 'Processes in a multi-host run.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', -1, 'This process, in a multi-host run.')

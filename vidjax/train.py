@@ -1,10 +1,13 @@
-"""Training and evaluation of video classifiers: pure steps and one loop.
+"""Training and evaluation, for every task: state, pure steps and one loop.
 
 The loop reads top to bottom in the order things happen: mesh, input, model,
-shardings, steps, checkpoint, writer, loop, final evaluation. Initialisation
-order: resume from the workdir's newest good checkpoint if there is one,
-else start from scratch with parameters created directly in their sharded
-layout.
+shardings, steps, checkpoint, writer, loop, final evaluation. What differs
+between tasks (classification, frame prediction) -- the data, the model,
+the loss, the evaluation and the final report -- comes from the task
+(`vidjax/tasks/`, picked by `config.task`); everything else is here, once.
+Initialisation order: resume from the workdir's newest good checkpoint if
+there is one, else start from scratch with parameters created directly in
+their sharded layout.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import json
 import logging
 import pathlib
 import time
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import jax
@@ -21,14 +24,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.experimental import multihost_utils
 
 from vidjax import checkpoint as checkpoint_lib
-from vidjax import metrics as metrics_lib
-from vidjax import parallel, preemption, report
-from vidjax.data import pipeline, sources
+from vidjax import early_stopping, parallel, preemption, report, tasks
 from vidjax.errors import UserError
-from vidjax.models import build_model, cost
+from vidjax.models import cost
+from vidjax.tasks import classification
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class TrainState:
 
 
 # ----------------------------------------------------------------------------
-# Pure pieces: optimizer, input normalisation, loss, steps.
+# Pure pieces: the optimizer and the update step (the loss is the task's).
 # ----------------------------------------------------------------------------
 
 def make_schedule(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
@@ -83,40 +84,24 @@ def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int):
   return optax.chain(clip, base), schedule
 
 
-def normalize(video, mean, std):
-  """uint8 [B, T, H, W, C] -> float32, on device (4x less host->device traffic)."""
-  return (video.astype(jnp.float32) / 255.0 - jnp.asarray(mean)) / jnp.asarray(std)
+def update_step(state: TrainState, batch: dict, *, loss_fn: Callable, tx, schedule, seed: int,
+                inject_nan_at_step: int = -1):
+  """One update of any task. Pure: the dropout key derives from (seed, step).
 
-
-def classification_targets(batch: dict, num_classes: int, label_smoothing: float):
-  """Soft targets [B, K]: the pipeline's (mixup, cutmix) or one-hot labels, smoothed.
-
-  Smoothing is linear, so smoothing a mix equals mixing smoothed labels.
-  """
-  targets = batch['target'] if 'target' in batch else jax.nn.one_hot(batch['label'], num_classes)
-  return optax.smooth_labels(targets, label_smoothing)
-
-
-def train_step(state: TrainState, batch: dict, *, model, tx, schedule, num_classes: int,
-               label_smoothing: float, mean, std, seed: int, inject_nan_at_step: int = -1):
-  """One update. Pure: the dropout key derives from (seed, step).
-
-  A step whose loss or gradients are not finite changes nothing but the
-  non-finite counters, so the parameters stay usable whatever the policy.
+  `loss_fn(params, batch, dropout_key) -> (loss, metrics)` is the task's
+  (e.g. `tasks.classification.loss`, bound with functools.partial). A step
+  whose loss or gradients are not finite changes nothing but the non-finite
+  counters, so the parameters stay usable whatever the policy.
   """
   dropout_key = jax.random.fold_in(jax.random.key(seed), state.step)
-  video = normalize(batch['video'], mean, std)
 
-  targets = classification_targets(batch, num_classes, label_smoothing)
-
-  def loss_fn(params):
-    logits = model.apply(params, video, train=True, rngs={'dropout': dropout_key})
-    loss = optax.softmax_cross_entropy(logits, targets).mean()
+  def loss_and_metrics(params):
+    loss, metrics = loss_fn(params, batch, dropout_key)
     if inject_nan_at_step >= 0:  # The test-only fault hook; a no-op otherwise.
       loss = jnp.where(state.step + 1 == inject_nan_at_step, jnp.nan, loss)
-    return loss, logits
+    return loss, metrics
 
-  (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  (loss, task_metrics), grads = jax.value_and_grad(loss_and_metrics, has_aux=True)(state.params)
   updates, new_opt_state = tx.update(grads, state.opt_state, state.params)
   new_params = optax.apply_updates(state.params, updates)
 
@@ -132,41 +117,35 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, num_class
       nonfinite_step=jnp.where(first_bad, state.step + 1, state.nonfinite_step),
       nonfinite_what=jnp.where(first_bad, jnp.where(loss_ok, 2, 1), state.nonfinite_what),
       nonfinite_count=state.nonfinite_count + (~ok).astype(jnp.int32))
-  metrics = {
-      'loss': loss,
-      'accuracy': jnp.mean(jnp.argmax(logits, -1) == batch['label']),
-      'grad_norm': grad_norm,
-      'learning_rate': schedule(state.step - 1),
-  }
+  metrics = {'loss': loss, **task_metrics, 'grad_norm': grad_norm,
+             'learning_rate': schedule(state.step - 1)}
   return state, metrics
 
 
-def eval_step(params, batch: dict, *, model, mean, std):
-  """Softmax probabilities of one batch; padding rows are dropped on the host."""
-  logits = model.apply(params, normalize(batch['video'], mean, std), train=False)
-  return jax.nn.softmax(logits, axis=-1)
+def train_step(state: TrainState, batch: dict, *, model, tx, schedule, num_classes: int,
+               label_smoothing: float, mean, std, seed: int, inject_nan_at_step: int = -1):
+  """The classification update, bound as the loop binds it (benchmarks and tests use it)."""
+  loss_fn = functools.partial(classification.loss, model=model, num_classes=num_classes,
+                              label_smoothing=label_smoothing, mean=mean, std=std)
+  return update_step(state, batch, loss_fn=loss_fn, tx=tx, schedule=schedule, seed=seed,
+                     inject_nan_at_step=inject_nan_at_step)
 
 
 # ----------------------------------------------------------------------------
 # Helpers the loop uses.
 # ----------------------------------------------------------------------------
 
-def model_meta(config: ml_collections.ConfigDict, class_names) -> dict:
-  """What must match for a checkpoint to be resumed or used for prediction."""
-  return {'model': json.loads(config.model.to_json()), 'class_names': list(class_names),
-          'num_frames': config.data.num_frames, 'height': config.data.height,
-          'width': config.data.width}
-
-
 def abstract_state(config, model, tx, mesh):
   """(init function, the state's shapes with their shardings); allocates nothing.
 
+  The task says what one example looks like (`input_shape`, `apply_kwargs`).
   Checkpoints restore straight into the abstract state's layout.
   """
-  clip = jnp.zeros((1, config.data.num_frames, config.data.height, config.data.width, 3), jnp.float32)
+  task = tasks.get(config)
+  example = jnp.zeros((1, *task.input_shape), jnp.float32)
 
   def init(key):
-    params = model.init(key, clip)
+    params = model.init(key, example, **task.apply_kwargs)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                       nonfinite_step=jnp.full((), -1, jnp.int32),
                       nonfinite_what=jnp.zeros((), jnp.int32),
@@ -186,44 +165,6 @@ def create_state(config, model, tx, mesh) -> tuple[TrainState, Any]:
   return state, abstract
 
 
-def evaluate_split(predict_fn, params, records, class_names, config, mesh, split: str) -> dict:
-  """Per-video metrics over one split, on all processes together."""
-  if not records:
-    raise pipeline.DataError(f"the '{split}' split has no videos")
-  process_records = pipeline.shard_for_process(records, jax.process_index(), jax.process_count())
-  local_batch = parallel.per_process_batch_size(config.eval.batch_size, mesh)
-  longest = -(-len(records) // jax.process_count())
-  num_batches = -(-longest * pipeline.views_per_video(config.data) // local_batch)
-  failures = pipeline.FailureCounter(split, config.data.max_failed_fraction,
-                                     min_seen=len(process_records))
-  # Global record index: this process's i-th record is records[process + i * count].
-  offset, stride = jax.process_index(), jax.process_count()
-  probs, labels, index, mask = [], [], [], []
-  for batch in pipeline.eval_batches(process_records, config.data, batch_size=local_batch,
-                                     num_batches=num_batches, failures=failures):
-    batch['index'] = np.where(batch['index'] >= 0, offset + stride * batch['index'], -1)
-    device_batch = parallel.global_batch({'video': batch['video']}, mesh)
-    probs.append(predict_fn(params, device_batch))
-    labels.append(batch['label'])
-    index.append(batch['index'])
-    mask.append(batch['mask'])
-  gather = lambda xs: np.asarray(multihost_utils.process_allgather(np.concatenate(xs), tiled=True))
-  all_probs = np.concatenate([np.asarray(multihost_utils.process_allgather(p, tiled=True)) for p in probs])
-  all_labels, all_index, all_mask = gather(labels), gather(index), gather(mask).astype(bool)
-  failed = int(multihost_utils.process_allgather(np.asarray([len(failures.failed)])).sum())
-  kept = all_mask & (all_index >= 0)
-  videos, video_probs = metrics_lib.average_views(all_probs[kept], all_index[kept])
-  first = {v: l for v, l in zip(all_index[kept][::-1], all_labels[kept][::-1])}
-  video_labels = np.asarray([first[v] for v in videos], np.int64)
-  result = metrics_lib.classification_metrics(video_probs, video_labels, len(class_names))
-  result['num_failed'] = failed
-  eps = 1e-7
-  result['loss'] = float(-np.mean(np.log(video_probs[np.arange(len(videos)), video_labels] + eps)))
-  if failed:
-    log.warning('%s', failures.summary())
-  return result
-
-
 def _fetch(metric_list: list[dict]) -> dict:
   stacked = jax.device_get(metric_list)
   return {k: float(np.mean([m[k] for m in stacked])) for k in stacked[0]}
@@ -239,82 +180,95 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   workdir.mkdir(parents=True, exist_ok=True)
   main = parallel.is_main_process()
   t_start = time.time()
+  task = tasks.get(config)
 
   # 1. Mesh.
   mesh = parallel.make_mesh(config.mesh.data, config.mesh.model)
-  local_batch = parallel.per_process_batch_size(config.train.batch_size, mesh)
+  parallel.per_process_batch_size(config.train.batch_size, mesh)  # Checks divisibility.
 
-  # 2. Input.
-  train_set = sources.load_split(config.data, config.data.train_split)
-  class_names = train_set.class_names
-  eval_set = sources.load_split(config.data, config.data.eval_split)
-  train_failures = pipeline.FailureCounter('train', config.data.max_failed_fraction)
-  train_records = pipeline.shard_for_process(train_set.records, jax.process_index(),
-                                             jax.process_count())
-  train_data = pipeline.train_dataset(train_records, config.data, batch_size=local_batch,
-                                      seed=config.seed, failures=train_failures,
-                                      class_names=class_names)
-  train_iter = iter(train_data)
+  # 2. Input: the task's stream of this process's rows of each global batch.
+  train_iter = task.train_iterator(config.train.batch_size)
 
   # 3. Model and optimizer.
-  model = build_model(config.model, len(class_names))
+  meta = task.meta()
+  model = task.build_model(meta)
   tx, schedule = make_optimizer(config.optim, config.train.num_steps)
 
   # 4. State, created in its sharded layout; then resume if the workdir has a checkpoint.
   state, abstract_state = create_state(config, model, tx, mesh)
   ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.train.max_checkpoints)
-  meta = model_meta(config, class_names)
   restored = ckpt.restore_latest(abstract_state, train_iter, meta=meta)
   if restored is not None:
     state, resumed_step = restored
     log.info('resumed from %s at step %d', ckpt.directory, resumed_step)
   if main:
-    (workdir / 'classes.json').write_text(json.dumps(class_names))
+    task.on_start(workdir)
+  stopper = None
+  if config.train.early_stopping_patience > 0:
+    stopper = early_stopping.EarlyStopping(
+        workdir, patience=config.train.early_stopping_patience,
+        eval_every=config.train.eval_every, abstract_params=abstract_state.params, meta=meta,
+        mesh=mesh)
 
   # 5. Steps: jitted with explicit shardings; the state's buffers are donated.
-  mean, std = tuple(config.data.mean), tuple(config.data.std)
   state_sharding = jax.tree.map(lambda s: s.sharding, abstract_state)
   batch_sharding = parallel.batch_sharding(mesh)
   step_fn = jax.jit(
-      functools.partial(train_step, model=model, tx=tx, schedule=schedule,
-                        num_classes=len(class_names), label_smoothing=config.optim.label_smoothing,
-                        mean=mean, std=std, seed=config.seed,
-                        inject_nan_at_step=config.train.inject_nan_at_step),
+      functools.partial(update_step, loss_fn=task.loss_fn(model), tx=tx, schedule=schedule,
+                        seed=config.seed, inject_nan_at_step=config.train.inject_nan_at_step),
       in_shardings=(state_sharding, batch_sharding),
       out_shardings=(state_sharding, parallel.replicated(mesh)),
       donate_argnums=(0,))
-  predict_fn = jax.jit(functools.partial(eval_step, model=model, mean=mean, std=std),
-                       in_shardings=(state_sharding.params, batch_sharding),
-                       out_shardings=batch_sharding)
+  evaluate = task.evaluator(model, mesh, state_sharding.params)
 
   # 6. Writer and the numbers shown once.
   writer = report.Writer(workdir, enabled=main)
   num_params = cost.count_params(state.params)
-  clip_shape = (config.data.num_frames, config.data.height, config.data.width, 3)
-  gflops = cost.forward_flops_per_clip(model, state.params, clip_shape) / 1e9
+  gflops = cost.forward_flops_per_clip(model, state.params, task.input_shape,
+                                       **task.apply_kwargs) / 1e9
   if main:
     log.info('model %s: %s parameters, %.3f GFLOPs per clip (forward)', config.model.name,
              f'{num_params:,}', gflops)
 
-  def run_eval(split_name, dataset, step):
-    result = evaluate_split(predict_fn, state.params, dataset.records, class_names, config, mesh,
-                            split_name)
-    writer.scalars(step, {f'{split_name}/top1': result['top1'], f'{split_name}/top5': result['top5'],
-                          f'{split_name}/loss': result['loss'],
-                          f'{split_name}/mean_class_accuracy': result['mean_class_accuracy']})
+  def run_eval(split, params, step):
+    result = evaluate(params, split)
+    writer.scalars(step, task.eval_scalars(split, result))
     if main:
-      log.info('step %d %s: top1 %.4f top5 %.4f (%d videos, %d unreadable)', step, split_name,
-               result['top1'], result['top5'], result['num_videos'], result['num_failed'])
+      log.info('step %d %s: %s', step, split, task.describe_eval(result))
     return result
+
+  num_steps = config.train.num_steps
+
+  def eval_due(step: int) -> bool:
+    """Every eval_every steps; with early stopping also after the last step (a candidate)."""
+    if step % config.train.eval_every == 0 and step != num_steps:
+      return True
+    return stopper is not None and step == num_steps
+
+  def evaluate_for_stopping(step: int) -> bool:
+    """The periodic evaluation; True when early stopping says stop."""
+    result = run_eval(task.periodic_split, state.params, step)
+    return stopper is not None and stopper.update(step, state.params,
+                                                  task.selection_metric(result))
 
   # 7. The loop. No host sync inside it except every log_every steps. Whatever
   #    ends it (the last step, a stop, a preemption, an error), pending
-  #    checkpoint writes finish and the writer closes.
+  #    checkpoint writes finish and the writer closes. Within a step: log,
+  #    evaluate, checkpoint, so a checkpoint's step has been evaluated --
+  #    except after a preemption, whose evaluation a resume with early
+  #    stopping runs first (repeating one that did happen changes nothing).
   step = int(state.step)
-  num_steps = config.train.num_steps
   stop_at = num_steps
   if config.train.stop_after_steps > 0:
     stop_at = min(num_steps, step + config.train.stop_after_steps)
+  stopped_early = False
+  if stopper is not None and step > 0:
+    stopped_early = evaluate_for_stopping(step) if eval_due(step) else stopper.should_stop(step)
+    if stopped_early:
+      log.info('stopped early before (%d evaluations without improvement since the best, '
+               'at step %d): nothing to train', stopper.evaluations_since_best(step),
+               stopper.best_step)
+      stop_at = step
   pending: list[dict] = []
   bar = None
   if main and config.train.progress_bar and step < stop_at:
@@ -345,48 +299,62 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if bar is not None:
           bar.set_postfix(loss=f"{summary['loss']:.3f}", clips_s=f"{summary['clips_per_second']:.0f}")
         elif main:
-          log.info('step %d/%d: loss %.4f, accuracy %.3f, %.0f clips/s', step, num_steps,
-                   summary['loss'], summary['accuracy'], summary['clips_per_second'])
-      if step % config.train.checkpoint_every == 0 or step == stop_at or preempted:
+          log.info('step %d/%d: %s, %.0f clips/s', step, num_steps, task.describe_train(summary),
+                   summary['clips_per_second'])
+      if eval_due(step) and not preempted:
+        stopped_early = evaluate_for_stopping(step)
+        if stopped_early:
+          log.info('early stopping at step %d: %d evaluations without improvement since '
+                   'the best, at step %d', step, stopper.evaluations_since_best(step),
+                   stopper.best_step)
+      if (step % config.train.checkpoint_every == 0 or step == stop_at or preempted
+          or stopped_early):
         _check_finite(state, config.train.on_nonfinite)  # Never save past a NaN under 'stop'.
         ckpt.save(step, state, meta, position, force=True)
       if preempted:
         raise preemption.Preempted(step, str(workdir))
-      if step % config.train.eval_every == 0 and step != num_steps:
-        run_eval('eval', eval_set, step)
+      if stopped_early:
+        break
   finally:
     guard.close()
     if bar is not None:
       bar.close()
     ckpt.wait()
-    if step < num_steps:
+    if step < num_steps and not stopped_early:
       ckpt.close()
       writer.close()
-  if step < num_steps:  # stop_after_steps: the same command goes on from here.
+      if stopper is not None:
+        stopper.close()
+  if step < num_steps and not stopped_early:  # stop_after_steps: the same command goes on.
     log.info('stopped at step %d of %d; run the same command to continue', step, num_steps)
     return {'state': state, 'stopped_at': step}
 
-  # 8. Final evaluation on the eval and test splits, pictures and the summary.
-  final = {'eval': run_eval('eval', eval_set, step)}
-  test_set = sources.load_split(config.data, config.data.test_split)
-  final['test'] = run_eval('test', test_set, step)
+  # 8. Final evaluation, with the best parameters under early stopping, then
+  #    the task's pictures and numbers and the summary.
+  params, best_step = state.params, None
+  if stopper is not None:
+    if stopper.best_step is not None:
+      params, best_step = stopper.best_params(), stopper.best_step
+      log.info('final evaluation with the parameters of step %d (best %s %.6g)', best_step,
+               task.periodic_split, stopper.best_metric)
+    stopper.close()
+  final = {split: run_eval(split, params, step) for split in task.final_splits}
   writer.flush()
   ckpt.close()
   files = {}
   if main:
-    files['curves'] = workdir / 'training_curves.png'
-    report.plot_curves(report.read_history(writer.history_path), files['curves'])
-    files['confusion'] = workdir / 'confusion_test.png'
-    report.plot_confusion(final['test']['confusion'], class_names, files['confusion'],
-                          f"{config.model.name}: test confusion (top-1 {final['test']['top1']:.3f})")
+    task_results, task_rows, files = task.report(workdir, final, evaluate=evaluate, params=params,
+                                                 history_path=writer.history_path)
+    extra_rows = []
+    if stopper is not None:
+      stopping = (f'stopped at step {step}' if stopped_early else f'ran all {step} steps')
+      extra_rows.append(('early stopping', f'{stopping}; parameters of step {best_step} '
+                                           f'(best {task.periodic_split})'))
     results = {
         'model': config.model.name, 'num_params': num_params, 'gflops_per_clip': gflops,
         'step': step, 'devices': jax.device_count(), 'processes': jax.process_count(),
-        'train_failed_videos': len(train_failures.failed),
-        **{f'{split}_{k}': final[split][k] for split in final
-           for k in ('top1', 'top5', 'mean_class_accuracy', 'num_videos', 'num_failed')},
-        'per_class_test_accuracy': dict(zip(class_names,
-                                            map(float, final['test']['per_class_accuracy']))),
+        **({'best_step': best_step, 'stopped_early': stopped_early} if stopper else {}),
+        **task_results,
         'wall_seconds': time.time() - t_start,
     }
     (workdir / 'results.json').write_text(json.dumps(results, indent=2))
@@ -396,17 +364,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         ('devices', f'{jax.device_count()} x {jax.devices()[0].platform} in {jax.process_count()} process(es), '
                     f'mesh {dict(mesh.shape)}'),
         ('steps', f'{step} at batch {config.train.batch_size}'),
-        ('eval top-1 / top-5', f"{final['eval']['top1']:.4f} / {final['eval']['top5']:.4f}"),
-        ('test top-1 / top-5', f"{final['test']['top1']:.4f} / {final['test']['top5']:.4f} "
-                               f"({final['test']['num_videos']} videos)"),
-        ('unreadable videos', f"train {len(train_failures.failed)}, eval {final['eval']['num_failed']}, "
-                              f"test {final['test']['num_failed']}"),
+        *extra_rows,
+        *task_rows,
         ('wall time', f'{time.time() - t_start:.0f} s'),
         ('workdir', str(workdir)),
         ('files', ', '.join(p.name for p in files.values()) + ', tensorboard/, checkpoints/'),
     ]), flush=True)
   writer.close()
   final['state'] = state
+  if stopper is not None:
+    final['best_step'] = best_step
+    final['stopped_early'] = stopped_early
   return final
 
 

@@ -7,12 +7,15 @@ Order of stages, and why:
   element's randomness derives from (seed, element index), never from which
   worker decoded it; one generator per clip, so a crop, flip or colour change
   is the same in every frame;
-- drop and count failed videos, batch, then mix (mixup / cutmix), in the main
-  process (`TrainIterator`). Batching after the multiprocessing stage makes
-  the batches independent of the worker count; mixing draws from (seed, batch
-  number). The iterator's state is (clips read, batches made), so a resumed
-  run's batches are the uninterrupted run's, byte for byte, even with another
-  number of workers.
+- replace failed videos (counted) and batch, then mix (mixup / cutmix), in
+  the main process (`TrainIterator`). Batching after the multiprocessing
+  stage makes the batches independent of the worker count; mixing draws from
+  (seed, batch number). The iterator's state is (stream position, batches
+  made), so a resumed run's batches are the uninterrupted run's, byte for
+  byte, even with another number of workers.
+- with several processes, each reads only its rows of every global batch
+  of that one stream (`_ProcessRows`), so 2 processes train on exactly the
+  batches 1 process would (mixing aside: it pairs rows within a process).
 Frames stay uint8 on the host; normalisation happens on device.
 
 Evaluation emits one row per view (`views_per_video`: clips x crops), all
@@ -39,6 +42,8 @@ _SHORT_VIDEOS = ('loop', 'pad')
 _TRAIN_CROPS = ('none', 'random_resized', 'center')
 _EVAL_CROPS = ('none', 'center', 'three')
 _MIX_STREAM = 0x6d6978  # Keeps the mixing generators apart from others of the same seed.
+_RETRY_STREAM = 0x726574  # Seeds the streams that replace videos failing to decode.
+_MAX_RETRIES = 100  # Replacements tried for one row before giving up.
 
 
 class DataError(UserError):
@@ -326,25 +331,121 @@ def _stack(elements: Sequence[dict]) -> dict:
   return {k: np.stack([e[k] for e in elements]) for k in ('video', 'label')}
 
 
-class TrainBatches(grain.IterDataset):
-  """The training stream: decoded clips, failures dropped, batched, mixed.
+def _stream_seed(seed: int, attempt: int) -> int:
+  """Seed of the clip stream `attempt` (0: the stream itself, 1...: replacements)."""
+  if attempt == 0:
+    return seed
+  return int(np.random.SeedSequence([seed, _RETRY_STREAM, attempt]).generate_state(1)[0])
 
-  Its iterator's state, saved in checkpoints, is two numbers: how many clips
-  of the shuffled stream it has read (kept or skipped) and how many batches
-  it has made. Restoring restarts the decoding from that clip. The state of
-  grain's own multiprocessing iterator would also hold one entry per worker,
-  so a checkpoint could not be resumed with another worker count (another
-  machine, with the default of cores - 1); this one can.
+
+def global_row(start: int, local: int, batch_size: int, process_index: int,
+               process_count: int) -> int:
+  """Position in the global stream of this process's `local`-th row from `start`.
+
+  Global batch b holds stream positions [start + b * B, start + (b + 1) * B);
+  process p of P owns the rows [p * B / P, (p + 1) * B / P) of each.
+  """
+  rows = batch_size // process_count
+  batch, row = divmod(local, rows)
+  return start + batch * batch_size + process_index * rows + row
+
+
+class _ProcessRows(grain.MapDataset):
+  """This process's rows of an endless clip stream, from position `start`.
+
+  Element j is `clips[global_row(start, j, ...)]`: the decoding workers
+  read only this process's rows, and every clip's randomness stays keyed
+  by its global position, so the rows are the ones one process would read.
   """
 
-  def __init__(self, clips: grain.MapDataset, data, batch_size: int, failures: FailureCounter,
-               mix: MixBatch | None):
+  def __init__(self, clips: grain.MapDataset, start: int, batch_size: int, process_index: int,
+               process_count: int):
+    super().__init__(clips)
+    self._where = (start, batch_size, process_index, process_count)
+
+  def __len__(self) -> int:
+    return len(self._parent)
+
+  def __getitem__(self, index):
+    if isinstance(index, slice):
+      return self.slice(index)
+    return self._parent[global_row(self._where[0], index, *self._where[1:])]
+
+  def __str__(self) -> str:
+    return f'_ProcessRows(start, batch, process, count={self._where})'
+
+
+class TrainBatches(grain.IterDataset):
+  """The training stream: decoded clips, failures replaced, batched, mixed.
+
+  One global stream of clips, seeded, is cut into batches of `batch_size`;
+  this process emits its `batch_size / process_count` rows of each. A clip
+  that fails to decode is counted and replaced, in its row, by the clip at
+  the same position of a replacement stream (another shuffle, its own
+  seed): which clip fills a row depends on the row alone, never on what
+  other processes read, so the global batches are the same on 1 process or
+  on many.
+
+  Its iterator's state, saved in checkpoints, is two numbers, the same in
+  every process: the stream position where the next global batch starts,
+  and how many batches were made. Restoring restarts the decoding from that
+  position. The state of grain's own multiprocessing iterator would also
+  hold one entry per worker, so a checkpoint could not be resumed with
+  another worker count (another machine, with the default of cores - 1);
+  this one can, and with another number of processes too.
+  """
+
+  def __init__(self, records: Sequence[tuple[str, int]], clip_fn: 'TrainClip', seed: int, data,
+               batch_size: int, failures: FailureCounter, mix: MixBatch | None,
+               process_index: int = 0, process_count: int = 1):
     super().__init__()
-    self.clips = clips  # Endless: record -> {'video', 'label'} or {'error', 'path'}.
+    if not 0 <= process_index < process_count:
+      raise ValueError(f'process_index {process_index} is not in [0, {process_count})')
+    if batch_size % process_count:
+      raise UserError(f'batch size {batch_size} is not divisible by the {process_count} '
+                      f'processes; use a multiple of {process_count}')
+    self.records = list(enumerate(records))
+    self.clip_fn = clip_fn
+    self.seed = seed
     self.data = data
-    self.batch_size = batch_size
+    self.batch_size = batch_size  # Global: rows of all processes together.
+    self.rows = batch_size // process_count  # This process's.
+    self.process_index = process_index
+    self.process_count = process_count
     self.failures = failures
     self.mix = mix
+    self._streams: dict[int, grain.MapDataset] = {}
+
+  def clips(self, attempt: int = 0) -> grain.MapDataset:
+    """The endless clip stream (attempt 0) or replacement stream `attempt`.
+
+    Shuffled and repeated over the records, each epoch in a new order;
+    position i's clip is decoded with randomness from (its seed, i).
+    Returns {'video', 'label'} or {'error', 'path'}.
+    """
+    if attempt not in self._streams:
+      seed = _stream_seed(self.seed, attempt)
+      stream = grain.MapDataset.source(self.records).shuffle(seed=seed).repeat(None)
+      self._streams[attempt] = stream.random_map(self.clip_fn, seed=seed)
+    return self._streams[attempt]
+
+  def process_rows(self, start: int) -> grain.MapDataset:
+    """This process's rows of the clip stream, from stream position `start`."""
+    return _ProcessRows(self.clips(), start, self.batch_size, self.process_index,
+                        self.process_count)
+
+  def replacement(self, position: int) -> dict:
+    """A readable clip for the row at stream `position`, whose clip failed.
+
+    Decoded here, in the main process: failures are rare (past
+    data.max_failed_fraction the `FailureCounter` stops the run).
+    """
+    for attempt in range(1, _MAX_RETRIES + 1):
+      element = self.clips(attempt)[position]
+      if self.failures.keep(element):
+        return element
+    raise DataError(f'{_MAX_RETRIES} videos in a row failed to decode for one batch row; '
+                    f'{self.failures.summary()}')
 
   def __iter__(self) -> 'TrainIterator':
     return TrainIterator(self)
@@ -356,31 +457,34 @@ class TrainIterator(grain.DatasetIterator):
   def __init__(self, stream: TrainBatches):
     super().__init__()
     self._stream = stream
-    self._clips_read = 0
+    self._position = 0  # Stream position where the next global batch starts.
     self._batches = 0
-    self._decoded = None  # The decoding iterator, from clip `_clips_read` on.
+    self._decoded = None  # The decoding iterator of this process's rows, from `_position` on.
 
   def _source(self):
     if self._decoded is None:
-      clips = self._stream.clips[self._clips_read:]
-      self._decoded = iter(_decoded(clips, self._stream.data))
+      self._decoded = iter(_decoded(self._stream.process_rows(self._position), self._stream.data))
     return self._decoded
 
   def __next__(self) -> dict:
+    stream = self._stream
+    first = self._position + stream.process_index * stream.rows
     rows = []
-    while len(rows) < self._stream.batch_size:
+    for row in range(stream.rows):
       element = next(self._source())
-      self._clips_read += 1
-      if self._stream.failures.keep(element):
-        rows.append(element)
-    batch = _stack(rows)  # 'video' [B, T, H, W, 3] uint8, 'label' [B] int32
-    if self._stream.mix is not None:
-      batch = self._stream.mix(self._batches, batch)
+      if not stream.failures.keep(element):
+        element = stream.replacement(first + row)
+      rows.append(element)
+    batch = _stack(rows)  # 'video' [B / P, T, H, W, 3] uint8, 'label' [B / P] int32
+    if stream.mix is not None:
+      batch = stream.mix(self._batches, batch)
+    self._position += stream.batch_size
     self._batches += 1
     return batch
 
   def get_state(self) -> dict:
-    return {'clips_read': self._clips_read, 'batches': self._batches}
+    # 'clips_read': the name of the stream position since checkpoints first held it.
+    return {'clips_read': self._position, 'batches': self._batches}
 
   def set_state(self, state) -> None:
     if isinstance(state, (bytes, str)):
@@ -388,7 +492,7 @@ class TrainIterator(grain.DatasetIterator):
     if set(state) != {'clips_read', 'batches'}:
       raise ValueError(f'not a vidjax training stream position: {sorted(state)}')
     self._close_source()
-    self._clips_read, self._batches = int(state['clips_read']), int(state['batches'])
+    self._position, self._batches = int(state['clips_read']), int(state['batches'])
 
   def start_prefetch(self) -> None:
     self._source()
@@ -407,14 +511,23 @@ class TrainIterator(grain.DatasetIterator):
 
 def train_dataset(records: Sequence[tuple[str, int]], data, *, batch_size: int,
                   seed: int, failures: FailureCounter,
-                  class_names: Sequence[str] | None = None) -> grain.IterDataset:
-  """An endless, shuffled stream of batches of this process's records.
+                  class_names: Sequence[str] | None = None,
+                  process_index: int = 0, process_count: int = 1) -> grain.IterDataset:
+  """An endless, shuffled stream of this process's rows of the global batches.
 
-  Batches: 'video' uint8 [B, T, H, W, 3], 'label' int32 [B], and with mixup
-  or cutmix 'target' float32 [B, K]. `class_names` gives K and the flip
-  label map; it is needed when either is in use. Its iterator's state goes
-  into every checkpoint, so a resumed run reads exactly the batches the
-  uninterrupted run would have read, whatever the number of workers.
+  `records` are all the split's records and `batch_size` the global batch,
+  the same in every process; process `process_index` of `process_count`
+  gets rows [p * B / P, (p + 1) * B / P) of each global batch, so the
+  global batches do not depend on the number of processes (with mixup or
+  cutmix, a clip's partner is drawn from its own process's rows, as timm
+  does under data parallelism).
+
+  Batches: 'video' uint8 [B / P, T, H, W, 3], 'label' int32 [B / P], and
+  with mixup or cutmix 'target' float32 [B / P, K]. `class_names` gives K
+  and the flip label map; it is needed when either is in use. Its
+  iterator's state goes into every checkpoint, so a resumed run reads
+  exactly the batches the uninterrupted run would have read, whatever the
+  number of workers or processes.
   """
   spec = ClipSpec.from_config(data)
   mixing = data.mixup_alpha > 0 or data.cutmix_alpha > 0
@@ -423,13 +536,14 @@ def train_dataset(records: Sequence[tuple[str, int]], data, *, batch_size: int,
   flip_map = ()
   if spec.flip and data.flip_label_map:
     flip_map = tuple(sorted(datasets.flip_label_map(class_names).items()))
-  failures.epoch_size = len(records)
-  clips = grain.MapDataset.source(list(enumerate(records))).shuffle(seed=seed).repeat(None)
-  clips = clips.random_map(TrainClip(spec, flip_map), seed=seed)
+  # An epoch summary from process 0 (about its share of an epoch); the other
+  # processes report failures only as they happen.
+  failures.epoch_size = max(1, len(records) // process_count) if process_index == 0 else 0
   mix = None
   if mixing:
     mix = MixBatch(seed, len(class_names), data.mixup_alpha, data.cutmix_alpha, data.cutmix_prob)
-  return TrainBatches(clips, data, batch_size, failures, mix)
+  return TrainBatches(records, TrainClip(spec, flip_map), seed, data, batch_size, failures, mix,
+                      process_index, process_count)
 
 
 def eval_batches(records: Sequence[tuple[str, int]], data, *, batch_size: int,
@@ -480,7 +594,11 @@ def eval_batches(records: Sequence[tuple[str, int]], data, *, batch_size: int,
 
 
 def shard_for_process(records: Sequence, process_index: int, process_count: int) -> list:
-  """A disjoint, interleaved slice of the records for this process."""
+  """Evaluation's share of the records for this process: record i goes to process i mod P.
+
+  Every record lands in exactly one process; its global index is
+  process_index + process_count * (its index here).
+  """
   return list(records[process_index::process_count])
 
 

@@ -1,0 +1,99 @@
+"""Static shapes: 20 train steps of every family compile the step exactly once.
+
+A recompilation inside the loop costs seconds to minutes per step (the
+bench's compile column), and it is silent: the loop just gets slower. It
+happens when something the step depends on changes between calls -- a
+shape, a dtype, a weak type, a Python scalar that is traced, a sharding.
+So the loop's pattern is replayed here (new host batches placed with
+`parallel.global_batch`, the donated state fed back, metrics fetched every
+few steps as train.py does) and compilations are counted two ways: JAX's
+compile log (`jax_log_compiles`) and the jitted step's cache size.
+"""
+import functools
+import logging
+
+import jax
+import numpy as np
+import pytest
+
+from tests.conftest import tiny_config
+from vidjax import parallel, train
+from vidjax.models import build_model
+
+STEPS = 20
+STA = 'model.space_time_attention.'
+FAMILIES = {
+    'lrcn': {},
+    'single_frame': {},
+    'convlstm': {'model.convlstm.stem_features': 8, 'model.convlstm.hidden_sizes': (8, 8)},
+    'space_time_attention': {STA + 'attention': 'divided', STA + 'hidden_size': 16,
+                             STA + 'num_layers': 1, STA + 'num_heads': 2, STA + 'mlp_dim': 32,
+                             STA + 'patch_size': 16},
+}
+
+
+class _CompileLog(logging.Handler):
+  """Collects JAX's 'Compiling <name> ...' log lines."""
+
+  def __init__(self):
+    super().__init__(logging.DEBUG)
+    self.names: list[str] = []
+
+  def emit(self, record):
+    message = record.getMessage()
+    if message.startswith('Compiling '):
+      self.names.append(message.split()[1])
+
+
+@pytest.fixture
+def compile_log():
+  handler = _CompileLog()
+  logger = logging.getLogger('jax')
+  logger.addHandler(handler)
+  with jax.log_compiles(True):
+    yield handler
+  logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize('family', list(FAMILIES))
+def test_no_recompilation_across_20_steps(family, tmp_path, compile_log):
+  config = tiny_config(tmp_path, **{'model.name': family, **FAMILIES[family]})
+  num_classes, batch_size = 12, 2
+  mesh = parallel.make_mesh(1, 1)  # One of conftest's 8 CPU devices.
+  model = build_model(config.model, num_classes)
+  tx, schedule = train.make_optimizer(config.optim, config.train.num_steps)
+  state, abstract = train.create_state(config, model, tx, mesh)
+  state_sharding = jax.tree.map(lambda s: s.sharding, abstract)
+  step_fn = jax.jit(
+      functools.partial(train.train_step, model=model, tx=tx, schedule=schedule,
+                        num_classes=num_classes, label_smoothing=config.optim.label_smoothing,
+                        mean=tuple(config.data.mean), std=tuple(config.data.std),
+                        seed=config.seed, inject_nan_at_step=config.train.inject_nan_at_step),
+      in_shardings=(state_sharding, parallel.batch_sharding(mesh)),
+      out_shardings=(state_sharding, parallel.replicated(mesh)), donate_argnums=(0,))
+  rng = np.random.default_rng(0)
+  d = config.data
+
+  def host_batch():  # What the pipeline yields: uint8 video, int32 labels, fresh each step.
+    return {'video': rng.integers(0, 256, (batch_size, d.num_frames, d.height, d.width, 3),
+                                  dtype=np.uint8),
+            'label': rng.integers(0, num_classes, (batch_size,), dtype=np.int32)}
+
+  pending, losses = [], []
+  compiled_after_first = None
+  for i in range(STEPS):
+    state, metrics = step_fn(state, parallel.global_batch(host_batch(), mesh))
+    pending.append(metrics)
+    if i == 0:
+      jax.block_until_ready(state)
+      compiled_after_first = len(compile_log.names)
+    if (i + 1) % 5 == 0:  # The loop's metric fetch, every log_every steps.
+      losses += [float(m['loss']) for m in jax.device_get(pending)]
+      pending = []
+  assert int(state.step) == STEPS
+  assert all(np.isfinite(losses)) and len(losses) == STEPS
+  assert any('train_step' in name for name in compile_log.names[:compiled_after_first]), (
+      'the compile log did not see the first compilation; the counter is broken')
+  recompiled = compile_log.names[compiled_after_first:]
+  assert not recompiled, f'compiled again after step 1: {recompiled}'
+  assert step_fn._cache_size() == 1
