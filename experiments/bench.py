@@ -1,7 +1,7 @@
 """How close each model's train step is to the machine's limit: one command.
 
-  python experiments/bench.py             # CPU: about 8 minutes on 2 cores
-  python experiments/bench.py --quick     # tiny shapes, seconds (the test runs this)
+  python experiments/bench.py             # 2 shared CPU cores: 557 s at load average 3.8
+  python experiments/bench.py --quick     # tiny shapes, under a minute (tests/test_bench.py)
 
 Writes experiments/results/bench.json, bench.md and scaling.png and prints the
 markdown. Sections, in order (--sections picks some):
@@ -27,6 +27,11 @@ demo:
             16x16 states (8x64x64 frames, stride-4 stem of 64), batch 8;
   lrcn      a per-frame CNN of real width: stages of 64, 128, 256, 256 on
             8x112x112 frames, embedding and LSTM of 512, batch 8.
+
+The scaling section and the optimizations' variants compile two at a time
+(nothing is timed meanwhile); the table compiles one row at a time, so its
+compile column is what a training run waits for. Every step starts from a
+host-made state (bench_step.host_state), which saves one compile per row.
 
 dtype: --dtype auto is float32 on CPU and bfloat16 (f32 params) on GPU/TPU;
 the peak matmul always uses the step's dtype. On GPU/TPU the table adds
@@ -185,9 +190,9 @@ def report_markdown(result: dict) -> str:
   if result.get('scaling'):
     s = result['scaling']
     out += [f"Scaling (plot: {s['plot']}), train step ms at batch {s['batch']}:", '',
-            '| pattern | ' + ' | '.join(f'T={t}' for t in s['frames']) + ' | ' +
-            ' | '.join(f'{z}px' for z in s['sizes'][1:]) + ' | growth T=%d->%d |'
-            % tuple(s['growth_frames']),
+            '| ' + ' | '.join(['pattern', *(f'T={t}' for t in s['frames']),
+                               *(f'{z}px' for z in s['sizes'][1:]),
+                               'growth T=%d->%d' % tuple(s['growth_frames'])]) + ' |',
             '|---|' + '---:|' * (len(s['frames']) + len(s['sizes'])) ]
     for pattern in bench_scaling.PATTERNS:
       cells = []
@@ -368,7 +373,7 @@ def main() -> None:
       if key not in all_cases and demo in built:
         all_cases[key], built[key], flops[key] = all_cases[demo], built[demo], flops[demo]
     result['optimizations'] = bench_optimizations.run(
-        all_cases, built, peaks, flops, steps=2 if args.quick else 6, log=log)
+        all_cases, built, peaks, flops, steps=2 if args.quick else 8, log=log)
     section_s['optimizations'] = time.perf_counter() - mark
 
   if peak.samples:

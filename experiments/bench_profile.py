@@ -15,10 +15,10 @@ optimized HLO (`compiled.as_text()`):
   other         everything else (custom calls, slices, ...)
 
 Control flow (`while`, `call`, `conditional`) encloses the ops it runs, so it
-is left out of the sums, as are the runtime's own events. Several threads run
-ops at once, so op time adds up to more than wall time; the fractions are of
-op time. Works on GPU traces only roughly (kernel names differ from
-instruction names); the bench uses it on CPU.
+is left out of the sums, as are the runtime's own events. The runtime may
+run independent ops at once on its threads, so op time can add up to more
+than wall time (`overlap`); the fractions are of op time. On GPU the kernel
+names differ from the instructions', so the bench profiles on CPU only.
 
   breakdown = op_breakdown(lambda: run_one_step(), compiled.as_text(), steps=3)
 """
@@ -28,6 +28,7 @@ import collections
 import glob
 import re
 import tempfile
+import time
 from typing import Callable
 
 import jax
@@ -83,7 +84,8 @@ def parse_hlo(hlo_text: str) -> dict[str, str]:
     if 'reduce' in ops or 'reduce-window' in ops:
       return 'reduction'
     if opcode == 'fusion':
-      return 'copy' if set(inner) <= {'copy', 'transpose', 'bitcast', 'parameter'} else 'elementwise'
+      layout_only = set(inner) <= {'copy', 'transpose', 'bitcast', 'parameter'}
+      return 'copy' if layout_only else 'elementwise'
     if opcode in ('copy', 'transpose'):
       return 'copy'
     return 'other'
@@ -97,14 +99,18 @@ def op_breakdown(run_step: Callable[[], None], hlo_text: str, steps: int = 3,
   """Traces `steps` calls of `run_step` (which must block) and sums op time.
 
   Returns {'ms_per_step': {kind: ms}, 'fraction': {kind: share of op time},
-  'top': [(instruction, kind, ms per step)], 'op_ms_per_step': total}.
+  'top': [(instruction, kind, ms per step)], 'op_ms_per_step': total,
+  'wall_ms_per_step', 'overlap': op time / wall time}. An overlap near 1
+  means the ops ran one after another; above 1, independent ops overlapped.
   """
   kinds = parse_hlo(hlo_text)
   with tempfile.TemporaryDirectory(prefix='bench_trace_') as tmp:
     jax.profiler.start_trace(tmp)
     try:
+      begin = time.perf_counter()
       for _ in range(steps):
         run_step()
+      wall_ms = (time.perf_counter() - begin) * 1e3 / steps
     finally:
       jax.profiler.stop_trace()
     files = sorted(glob.glob(f'{tmp}/**/*.xplane.pb', recursive=True))
@@ -122,7 +128,9 @@ def op_breakdown(run_step: Callable[[], None], hlo_text: str, steps: int = 3,
   for name, ns in per_op.items():
     by_kind[kinds[name]] += ns
   return {
+      'wall_ms_per_step': wall_ms,
       'op_ms_per_step': total / 1e6 / steps,
+      'overlap': total / 1e6 / steps / wall_ms,
       'ms_per_step': {k: v / 1e6 / steps for k, v in by_kind.items()},
       'fraction': {k: (v / total if total else 0.0) for k, v in by_kind.items()},
       'top': [(name, kinds[name], ns / 1e6 / steps) for name, ns in per_op.most_common(top)],
@@ -134,4 +142,5 @@ def describe(breakdown: dict) -> str:
   if not breakdown:
     return 'no trace events'
   parts = sorted(breakdown['fraction'].items(), key=lambda kv: -kv[1])
-  return ', '.join(f'{k} {v:.0%}' for k, v in parts if v >= 0.005)
+  return (', '.join(f'{k} {v:.0%}' for k, v in parts if v >= 0.005) +
+          f"; op time / wall time {breakdown['overlap']:.2f}")

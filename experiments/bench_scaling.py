@@ -15,10 +15,12 @@ step each per round). The time is bounded three ways, and the JSON says
 which points were cut: a point whose steps exceed the per-point budget gets
 fewer of them (at least 2); a point whose compiled temporaries exceed
 `max_temp_gib` is not run; once half the section's budget is spent
-compiling, the remaining (largest) points are skipped.
+compiling, the remaining points (the resolution sweep, then the longest
+clips) are skipped. Like the table, the points start from `host_state`.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import time
 
@@ -47,39 +49,50 @@ def case(pattern: str, frames: int, size: int, batch: int = BATCH, model=None) -
 
 
 def run(peak, *, frames=FRAMES, sizes=SIZES, batch: int = BATCH, model=None, steps: int = 5,
-        budget_s: float = 12.0, section_budget_s: float = 240.0, max_temp_gib: float = 8.0,
-        log=print) -> list[dict]:
+        budget_s: float = 12.0, section_budget_s: float = 300.0, max_temp_gib: float = 8.0,
+        workers: int = 2, log=print) -> list[dict]:
   """Every (pattern, T, size) point: step time, FLOPs, memory; skipped ones say why.
 
-  First every point is compiled, from cheap to dear with the three patterns
-  side by side, so when the section's budget runs out it is the largest
-  points of every pattern that are skipped. Then the points are timed in
-  rounds, one step of each per round, so a burst of load from other programs
-  spreads over all points instead of bending one of the curves.
+  First every point is compiled, `workers` at a time (XLA compiles mostly on
+  one thread; nothing is timed meanwhile, and the points' compile times are
+  not reported as the table's are): the T sweep, then the resolution sweep,
+  each from cheap to dear with the three patterns side by side, so when the
+  section's budget runs out it is the largest points of every pattern that
+  are skipped. Then the points are timed in rounds, one step of each per
+  round, so a burst of load from other programs spreads over all points
+  instead of bending one of the curves.
   """
   begin = time.perf_counter()
-  grid = [(t, sizes[0]) for t in frames] + [(frames[0], s) for s in sizes[1:]]
-  grid.sort(key=lambda ts: ts[0] * ts[1] ** 2)
-  points, steps_of = [], {}
-  for t, size in grid:
-    for pattern in PATTERNS:
-      point = {'pattern': pattern, 'frames': t, 'size': size, 'batch': batch}
-      points.append(point)
+  # The T sweep (the cost argument) before the resolution sweep, each from cheap to dear.
+  grid = ([(t, sizes[0]) for t in sorted(frames)] +
+          [(min(frames), s) for s in sorted(sizes)[1:]])
+  points = [{'pattern': pattern, 'frames': t, 'size': size, 'batch': batch}
+            for t, size in grid for pattern in PATTERNS]
+  steps_of = {}
+
+  def prepare(point):  # Build and compile one point; runs `workers` at a time.
+    if time.perf_counter() - begin > section_budget_s / 2:  # Keep half for timing.
+      raise _Skip(f'the section budget ({section_budget_s:.0f} s) was spent compiling')
+    step = bench_step.build(case(point['pattern'], point['frames'], point['size'], batch,
+                                 model)).compile()
+    mem = bench_step.memory(step)
+    point.update(compile_s=step.compile_s, train_flops=bench_step.train_step_flops(step),
+                 temp_bytes=mem.get('temp_bytes'), peak_bytes=mem['peak_bytes'],
+                 memory_source=mem['source'], compiled_alongside=workers - 1)
+    if (mem.get('temp_bytes') or 0) > max_temp_gib * 2 ** 30:
+      raise _Skip(f'compiled temporaries over {max_temp_gib} GiB')
+    return step
+
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    futures = [pool.submit(prepare, p) for p in points]  # In grid order, cheap to dear.
+    for point, future in zip(points, futures):
       try:
-        if time.perf_counter() - begin > section_budget_s / 2:  # Keep half for timing.
-          raise _Skip(f'the section budget ({section_budget_s:.0f} s) was spent compiling')
-        step = bench_step.build(case(pattern, t, size, batch, model)).compile()
-        mem = bench_step.memory(step)
-        point.update(compile_s=step.compile_s, train_flops=bench_step.train_step_flops(step),
-                     temp_bytes=mem.get('temp_bytes'), peak_bytes=mem['peak_bytes'],
-                     memory_source=mem['source'])
-        if (mem.get('temp_bytes') or 0) > max_temp_gib * 2 ** 30:
-          raise _Skip(f'compiled temporaries over {max_temp_gib} GiB')
-        steps_of[id(point)] = step
+        steps_of[id(point)] = future.result()
       except Exception as e:  # One failed point (e.g. out of memory) must not end the run.
         point['skipped'] = str(e) if isinstance(e, _Skip) else (
             f'{type(e).__name__}: {str(e).splitlines()[0][:200]}')
-        log(f'  scaling {pattern:10s} T={t:2d} {size}x{size}: skipped ({point["skipped"]})')
+        log(f"  scaling {point['pattern']:10s} T={point['frames']:2d} "
+            f"{point['size']}x{point['size']}: skipped ({point['skipped']})")
 
   timed = [p for p in points if id(p) in steps_of]
   times: dict[int, list[float]] = {id(p): [] for p in timed}

@@ -4,7 +4,9 @@ The step is the library's own `train.train_step`, bound with
 `functools.partial` and jitted as `train.train_and_evaluate` does it (the
 state donated, explicit shardings), on a 1-device mesh, with a synthetic
 uint8 batch already on the device. So the bench times what training runs,
-minus the input pipeline (bench_input_vs_compute.py adds that back).
+minus the input pipeline (bench_input_vs_compute.py adds that back). The
+state has the library's structure and shardings (`train.abstract_state`)
+but host-made values (`host_state`), which saves a compile per row.
 
 FLOPs per step: XLA's cost analysis of that same jitted train step
 (forward + backward + optimizer), taken on its lowering with every scan
@@ -304,7 +306,8 @@ def measure(step: Step, peak: Peak, *, steps: int = 10, warmup: int = 2,
       'dtype': step.config.model.dtype, 'num_params': cost.count_params(step.state.params),
       'compile_s': step.compile_s, 'step_s': step_s,
       'step_s_min': float(times.min()), 'clips_per_s': b / step_s,
-      'train_flops': flops, 'compiled_flops': compiled, 'forward_flops': forward, 'train_over_forward': flops / forward,
+      'train_flops': flops, 'compiled_flops': compiled, 'forward_flops': forward,
+      'train_over_forward': flops / forward,
       'achieved_flops_per_s': flops / step_s,
       'peak_flops_per_s': float(np.median(timing['peak_samples'])),
       'mfu': float(np.median(ratios)), 'memory': memory(step), **timing,

@@ -51,6 +51,9 @@ def test_quick_bench_writes_a_well_formed_table(tmp_path):
   for name in FAMILIES:
     assert any(line.startswith(f'| {name} |') for line in table), name
   assert 'python experiments/bench.py --quick' in markdown  # The command that reproduces it.
+  for block in markdown.split('\n\n'):  # Every table: each row has its header's columns.
+    rows_of_block = [line for line in block.splitlines() if line.startswith('|')]
+    assert len({line.count('|') for line in rows_of_block}) <= 1, block
 
   points = result['scaling']['points']
   assert {p['pattern'] for p in points} == {'space_only', 'joint', 'divided'}

@@ -93,3 +93,22 @@ def test_resume_is_bitwise_equal_to_uninterrupted_run(trained, data_root, tmp_pa
                jax.device_get(straight['state'].opt_state))
   assert _losses(tmp_path) == _losses(straight_dir)
   assert resumed['test']['bce_per_sequence'] == straight['test']['bce_per_sequence']
+
+
+def test_public_test_file_replaces_the_generated_test_split(data_root, tmp_path):
+  from vidjax.data import moving_mnist
+  from vidjax.errors import UserError
+  from vidjax.tasks import frame_prediction
+  rng = np.random.default_rng(0)
+  public = rng.integers(0, 256, size=(20, 3, 64, 64), dtype=np.uint8)  # mnist_test_seq.npy layout
+  np.save(tmp_path / 'mnist_test_seq.npy', public)
+  config = fp_config(data_root, **{'data.moving_mnist.public_test_file': tmp_path / 'mnist_test_seq.npy'})
+  paths = frame_prediction.fixed_set_paths(config.data)
+  assert paths['test'] == str(tmp_path / 'mnist_test_seq.npy')
+  np.testing.assert_array_equal(moving_mnist.load_public_npy(paths['test'])[1, :, ..., 0], public[:, 1])
+  assert paths['val'] != paths['test'] and paths['test_3digits'] != paths['test']
+
+  np.save(tmp_path / 'wrong.npy', public[:, :, :32])  # Not 64x64.
+  config = fp_config(data_root, **{'data.moving_mnist.public_test_file': tmp_path / 'wrong.npy'})
+  with pytest.raises(UserError, match='public_test_file.*expected uint8'):
+    frame_prediction.fixed_set_paths(config.data)

@@ -338,7 +338,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       log.info('final evaluation with the parameters of step %d (best %s %.6g)', best_step,
                task.periodic_split, stopper.best_metric)
     stopper.close()
-  final = {split: run_eval(split, params, step) for split in task.final_splits}
+  # Logged at the step whose parameters they measure (the best, under early stopping).
+  final = {split: run_eval(split, params, best_step or step) for split in task.final_splits}
   writer.flush()
   ckpt.close()
   files = {}

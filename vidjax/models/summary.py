@@ -7,6 +7,7 @@ input size (XLA's count on a fully unrolled lowering; see cost.py).
 """
 from __future__ import annotations
 
+import functools
 import sys
 
 import jax
@@ -14,6 +15,7 @@ import jax.numpy as jnp
 from absl import app, flags
 
 from vidjax import config as config_lib
+from vidjax import tasks
 from vidjax.errors import UserError
 from vidjax.models import build_model, cost
 
@@ -21,11 +23,18 @@ _CONFIG = flags.DEFINE_string('config', None, 'Config file, optionally path.py:v
 
 
 def summarize(config, num_classes: int) -> dict:
-  model = build_model(config.model, num_classes)
-  clip = (config.data.num_frames, config.data.height, config.data.width, 3)
-  params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, *clip)))
+  """The model of the config's task at the task's input size (a classifier gets `num_classes`)."""
+  task = tasks.get(config)
+  if config.task == 'classification':
+    model = build_model(config.model, num_classes)
+  else:
+    model = task.build_model(task.meta())
+  clip = task.input_shape
+  params = jax.eval_shape(functools.partial(model.init, **task.apply_kwargs), jax.random.key(0),
+                          jnp.zeros((1, *clip)))
   return {'model': config.model.name, 'num_params': cost.count_params(params),
-          'gflops_per_clip': cost.forward_flops_per_clip(model, params, clip) / 1e9,
+          'gflops_per_clip': cost.forward_flops_per_clip(model, params, clip,
+                                                         **task.apply_kwargs) / 1e9,
           'clip_shape': clip}
 
 

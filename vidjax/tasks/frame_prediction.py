@@ -94,11 +94,26 @@ def data_root(data) -> pathlib.Path:
 
 
 def fixed_set_paths(data) -> dict[str, str]:
-  """The val / test / 3-digit test files (generated once, then cached)."""
+  """The val / test / 3-digit test files (generated once, then cached).
+
+  With `moving_mnist.public_test_file` set, the 2-digit test split is that
+  file (e.g. the public `mnist_test_seq.npy`), checked before training starts.
+  """
   mm = data.moving_mnist
-  return moving_mnist.ensure_moving_mnist(
+  paths = moving_mnist.ensure_moving_mnist(
       str(data_root(data)), num_val=mm.num_val, num_test=mm.num_test, seed=mm.fixed_sets_seed,
       train_pool_size=mm.train_pool_size, speed_range=tuple(mm.speed_range))
+  if mm.public_test_file:
+    try:
+      seqs = moving_mnist.load_public_npy(mm.public_test_file)
+    except (OSError, ValueError) as e:
+      raise UserError(f'data.moving_mnist.public_test_file: {e}') from None
+    if seqs.shape[1] < mm.num_observed + mm.num_future:
+      raise UserError(f'data.moving_mnist.public_test_file {mm.public_test_file} has '
+                      f'{seqs.shape[1]} frames per sequence; the task needs '
+                      f'{mm.num_observed + mm.num_future}')
+    paths['test'] = mm.public_test_file
+  return paths
 
 
 def train_source(config) -> moving_mnist.MovingMNISTSource:
