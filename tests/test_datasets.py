@@ -230,3 +230,8 @@ def test_flip_label_map_cases():
            'moving rightwards', 'left', 'upright']
   assert datasets.flip_label_map(names) == {0: 2, 2: 0, 3: 4, 4: 3}
   assert datasets.flip_label_map(['abseiling', 'zumba']) == {}
+  # snake_case and rotations: a mirror turns clockwise into counter-clockwise.
+  assert datasets.flip_label_map(['move_left', 'move_right', 'rotate_cw', 'rotate_ccw', 'grow']) == {
+      0: 1, 1: 0, 2: 3, 3: 2}
+  assert datasets.flip_label_map(['Spinning something clockwise', 'Spinning something '
+                                  'anticlockwise', 'Turning counter-clockwise']) == {0: 1, 1: 0}

@@ -54,16 +54,20 @@ def read_history(path: pathlib.Path) -> list[dict]:
   return sorted(latest.values(), key=lambda r: r['step'])
 
 
-def plot_curves(history: Sequence[dict], path: pathlib.Path) -> None:
-  """One panel per metric family: loss, accuracy, learning rate."""
+CLASSIFICATION_PANELS = {'loss': ('train/loss', 'eval/loss'),
+                         'accuracy': ('train/accuracy', 'eval/top1', 'eval/top5'),
+                         'learning rate': ('train/learning_rate',)}
+
+
+def plot_curves(history: Sequence[dict], path: pathlib.Path,
+                panels: dict[str, Sequence[str]] = CLASSIFICATION_PANELS) -> None:
+  """One panel per metric family ({title: history keys}); eval points get markers."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  panels = {'loss': [k for k in ('train/loss', 'eval/loss') if any(k in r for r in history)],
-            'accuracy': [k for k in ('train/accuracy', 'eval/top1', 'eval/top5')
-                         if any(k in r for r in history)],
-            'learning rate': ['train/learning_rate']}
-  fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+  panels = {title: [k for k in keys if any(k in r for r in history)]
+            for title, keys in panels.items()}
+  fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.8))
   for ax, (title, keys) in zip(axes, panels.items()):
     for key in keys:
       points = [(r['step'], r[key]) for r in history if key in r]

@@ -5,7 +5,7 @@
 - `plot_per_step`: BCE, MSE and SSIM at each future step t+1 .. t+10, the
   model beside the two trivial baselines (errors grow with the horizon);
 - `plot_learning_curves`: train / eval BCE per sequence, eval SSIM, the
-  learning rate (report.plot_curves draws classification's accuracy panels);
+  learning rate (panels of report.plot_curves);
 - `summary_rows` / `write_report`: the console table and results.json fields,
   with the matching row of Shi et al. 2015, Table 1 (PAPERS.md) beside ours.
 """
@@ -170,25 +170,9 @@ def plot_per_step(final: dict, path: pathlib.Path, title: str) -> None:
 
 
 def plot_learning_curves(history: Sequence[dict], path: pathlib.Path) -> None:
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
-  panels = {'BCE per sequence': ['train/bce_per_sequence', 'eval/bce_per_sequence'],
-            'eval SSIM': ['eval/ssim'], 'learning rate': ['train/learning_rate']}
-  fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-  for ax, (title, keys) in zip(axes, panels.items()):
-    for key in keys:
-      points = [(r['step'], r[key]) for r in history if key in r]
-      if points:
-        steps, values = zip(*points)
-        ax.plot(steps, values, marker='o' if key.startswith('eval') else None, label=key)
-    ax.set_title(title)
-    ax.set_xlabel('step')
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  report.plot_curves(history, path, panels={
+      'BCE per sequence': ('train/bce_per_sequence', 'eval/bce_per_sequence'),
+      'eval SSIM': ('eval/ssim',), 'learning rate': ('train/learning_rate',)})
 
 
 # ----------------------------------------------------------------------------
