@@ -20,7 +20,7 @@ def get_config():
 
   # Data: files -> decode -> sample -> transform -> batch.
   config.data = ml_collections.ConfigDict()
-  config.data.dataset = 'synthetic_actions'  # synthetic_actions | csv | ucf101 | kinetics | ssv2 | moving_mnist
+  config.data.dataset = 'synthetic_actions'  # synthetic_actions | synthetic_appearance (set data.root) | csv | ucf101 | kinetics | ssv2 | moving_mnist
   config.data.root = ''  # '' = the cache dir (~/.cache/vidjax or $VIDJAX_CACHE) for generated sets.
   config.data.train_split = 'train'
   config.data.eval_split = 'val'
@@ -106,15 +106,18 @@ def get_config():
       dropout=0.0,
   ))
   config.model.convlstm = ml_collections.ConfigDict(dict(
-      stem_features=32,
-      stem_kernel_size=5,
-      stem_stride=4,  # 64x64 frames -> 16x16 states.
+      stem_features=32,  # The stem's output width; its stages are 16, 32 wide.
+      stem_kernel_size=3,
+      stem_stride=4,  # Two stride-2 conv + GroupNorm stages: 64x64 frames -> 16x16 states.
       hidden_sizes=(32, 32),  # One ConvLSTM layer each.
       input_kernel_size=3,
       state_kernel_size=3,
       peephole=True,  # Shi et al.'s peepholes, one weight per channel.
       peephole_per_position=False,
       forget_bias=1.0,
+      # Over space, of the last step's top hidden state. 'mean' stays at chance on the
+      # embedded set: the mean is dominated by the background (see ConvLSTMClassifier).
+      pooling='max',  # max | mean
       dropout=0.0,
       # Steps per scan iteration; >= num_frames unrolls fully. XLA:CPU runs a
       # scanned conv cell ~8-20x slower than unrolled; on GPU/TPU 1 compiles faster.
@@ -133,6 +136,7 @@ def get_config():
       mlp_dim=256,
       pooling='cls',  # cls | mean
       time_embedding=None,  # None: none for space_only (order-blind), learned otherwise.
+      temporal_fc=False,  # The official TimeSformer's linear after temporal attention (divided).
       dropout=0.0,
       stochastic_depth=0.0,
       attention_implementation=None,  # None = XLA's choice; 'cudnn' for flash attention on GPU.

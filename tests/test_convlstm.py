@@ -170,3 +170,29 @@ def test_jit_and_dropout_in_training():
   train = jax.jit(lambda p, x, key: model.apply(p, x, train=True, rngs={'dropout': key}))
   a, b = train(params, x, jax.random.key(1)), train(params, x, jax.random.key(2))
   assert a.shape == (B, 5) and a.dtype == jnp.float32 and not np.allclose(a, b)
+
+
+def test_classifier_reads_frame_order_and_stays_causal():
+  """Reversing a clip changes the logits; the per-frame stem (its GroupNorm
+  included) lets the hidden state at step t see frames 0..t only."""
+  x = _video()
+  model = ConvLSTMClassifier(5, stem_features=4, stem_stride=4, hidden_sizes=HIDDEN, unroll=T)
+  params = _init(model, x)
+  apply = jax.jit(lambda p, v: model.apply(p, v, capture_intermediates=True,
+                                           mutable=['intermediates']))
+  def run(v):
+    logits, state = apply(params, v)
+    _, hidden = state['intermediates']['convlstm']['__call__'][0]
+    return logits, hidden[-1]  # [B, K], [B, T, H/4, W/4, F_top]
+  logits, before = run(x)
+  assert np.abs(run(x[:, ::-1])[0] - logits).max() > 1e-3
+  _, after = run(x.at[:, 2:].set(_video(seed=7)[:, 2:]))
+  np.testing.assert_array_equal(before[:, :2], after[:, :2])
+  assert not np.allclose(before[:, 2:], after[:, 2:])
+
+
+@pytest.mark.parametrize('option', [dict(pooling='sum'), dict(stem_stride=3)])
+def test_classifier_rejects_bad_options(option):
+  model = ConvLSTMClassifier(5, stem_features=4, hidden_sizes=HIDDEN, **option)
+  with pytest.raises(ValueError):
+    jax.eval_shape(model.init, jax.random.key(0), _video())

@@ -1,18 +1,13 @@
-"""Frame prediction in the loop's other machinery: early stopping, and the sharded step.
+"""Frame prediction in the loop's other machinery: early stopping.
 
-Early stopping and the 8-device step are the loop's, shared with
-classification; these tests run them with the frame-prediction loss.
+Early stopping is the loop's, shared with classification; this test runs it
+with the frame-prediction loss. (The 8-device step of every family, the
+forecasters included, is in tests/test_sharded_step.py.)
 """
-import functools
 import json
 
-import jax
-import numpy as np
-
 from tests.test_frame_prediction import fp_config
-from vidjax import parallel, train
-from vidjax.models import build_forecaster
-from vidjax.tasks import frame_prediction as fp
+from vidjax import train
 
 
 def test_early_stopping_stops_keeps_the_best_and_stays_stopped(tmp_path):
@@ -29,33 +24,3 @@ def test_early_stopping_stops_keeps_the_best_and_stays_stopped(tmp_path):
   again = train.train_and_evaluate(config, workdir)  # Re-run: stopped means done.
   assert int(again['state'].step) == 3 and again['stopped_early']
   assert again['test']['bce_per_sequence'] == final['test']['bce_per_sequence']
-
-
-def _steps_on_mesh(config, mesh, batches):
-  model = build_forecaster(config.model)
-  tx, schedule = train.make_optimizer(config.optim, config.train.num_steps)
-  state, abstract = train.create_state(config, model, tx, mesh)
-  state_sharding = jax.tree.map(lambda s: s.sharding, abstract)
-  loss_fn = functools.partial(fp.loss, model=model, num_observed=10, num_future=10)
-  step = jax.jit(functools.partial(train.update_step, loss_fn=loss_fn, tx=tx, schedule=schedule,
-                                   seed=0),
-                 in_shardings=(state_sharding, parallel.batch_sharding(mesh)),
-                 out_shardings=(state_sharding, parallel.replicated(mesh)), donate_argnums=(0,))
-  losses = []
-  for batch in batches:
-    state, metrics = step(state, parallel.global_batch(batch, mesh))
-    losses.append(float(metrics['loss']))
-  return losses, jax.device_get(state.params)
-
-
-def test_sharded_step_equals_single_device(tmp_path):
-  assert jax.device_count() == 8, 'conftest sets 8 simulated CPU devices'
-  config = fp_config(tmp_path)
-  source = fp.train_source(config)
-  batches = [{'video': np.stack([source[8 * b + i] for i in range(8)])} for b in range(2)]
-  one_losses, one_params = _steps_on_mesh(config, parallel.make_mesh(1, 1), batches)
-  eight_losses, eight_params = _steps_on_mesh(config, parallel.make_mesh(-1, 1), batches)
-  np.testing.assert_allclose(eight_losses, one_losses, rtol=1e-5)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
-               eight_params, one_params)
-  assert one_losses[0] != one_losses[-1]

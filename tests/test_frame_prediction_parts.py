@@ -51,6 +51,8 @@ def test_cpu_config_names_its_nearest_paper_row():
   config = config_lib.load(CONVLSTM)
   assert figures.row_name(config.model) == 'ConvLSTM(5x5)-5x5-32-5x5-32'
   assert figures.paper_row(config.model) == ('ConvLSTM(5x5)-5x5-128-5x5-128', False)
+  small_1x1 = config_lib.load(f'{CONVLSTM}:(9x9)-1x1-16-1x1-8-1x1-8')  # Not a paper row...
+  assert figures.paper_row(small_1x1.model) == ('ConvLSTM(9x9)-1x1-128-1x1-64-1x1-64', False)
   assert config.task == 'frame_prediction' and config.optim.name == 'rmsprop'
   with pytest.raises(config_lib.ConfigError, match="unknown Table 1 row '5x5-12a'"):
     config_lib.load(f'{CONVLSTM}:5x5-12a')

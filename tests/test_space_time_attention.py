@@ -178,6 +178,8 @@ def test_parameter_counts():
   # per block (TimeSformer: 121.4M vs 85.9M; ViViT model 3 vs model 1).
   assert count('divided') - count('joint') == layers * (4 * d * d + 4 * d + 2 * d)
   assert count('factorized_self_attention') == count('divided')
+  # The official TimeSformer's temporal_fc: one D x D linear per block (121.4M with it).
+  assert count('divided', temporal_fc=True) - count('divided') == layers * (d * d + d)
   # Tubelets of 2 frames: a [2, 4, 4, 3, D] patch kernel and T/2 time steps.
   assert (count('joint', tubelet_size=2) - count('joint')
           == 4 * 4 * 3 * d - (T - T // 2) * d)
@@ -234,3 +236,14 @@ def test_real_init_jit_and_dropout():
   train = jax.jit(lambda p, key: model.apply(p, video, train=True, rngs={'dropout': key}))
   a, b = train(params, key(1)), train(params, key(2))
   assert a.shape == (B, 5) and a.dtype == jnp.float32 and not np.allclose(a, b)
+
+
+def test_temporal_fc_is_zero_after_the_first_block_and_cls_starts_random():
+  """As the official TimeSformer: later blocks start as space-only blocks; a CLS
+  token at zero would give the first LayerNorm an all-zero input."""
+  model = _model('divided', temporal_fc=True)
+  params = model.init(jax.random.key(0), _video())['params']
+  fc = {name: block['temporal_fc']['kernel'] for name, block in params['encoder'].items()
+        if name.startswith('block_')}
+  assert np.abs(fc['block_0']).max() > 0 and np.abs(fc['block_1']).max() == 0
+  assert 0 < np.abs(params['cls']).max() < 0.2

@@ -9,7 +9,7 @@ than 5x5 on Moving MNIST: the transition must span the motion.
 Pieces, from small to large:
 - `ConvLSTMCell`: one time step of one layer (equations 3 of the paper).
 - `ConvLSTM`: a stack of cells, each layer scanned over time with `nn.scan`.
-- `ConvLSTMClassifier`: conv stem -> ConvLSTM -> pooled last hidden state -> logits.
+- `ConvLSTMClassifier`: conv stem -> ConvLSTM -> max-pooled last hidden state -> logits.
 - `ConvLSTMForecaster`: the paper's encoder-forecaster for frame prediction.
 
 Param counts: with `peephole_per_position=False` (the default) the forecaster
@@ -19,11 +19,13 @@ tests/test_convlstm.py.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
+from vidjax.models.cnn import fold_time
 from vidjax.models.layers import as_dtype, pair
 
 Carry = tuple[jnp.ndarray, jnp.ndarray]  # (c, h), each float32 [B, H, W, F]
@@ -184,23 +186,40 @@ class ConvLSTM(nn.Module):
 
 
 class ConvLSTMClassifier(nn.Module):
-  """Video classifier: strided conv stem per frame -> ConvLSTM -> head.
+  """Video classifier: conv stem per frame -> ConvLSTM -> max over space -> logits.
 
-  The stem reduces resolution by `stem_stride` so the recurrent convs run on
-  small maps. The head reads the top layer's hidden state at the last step,
-  averaged over space: after the whole clip has been seen, in order, so the
-  logits depend on frame order.
+  The stem is `log2(stem_stride)` stride-2 conv stages (widths doubling up to
+  `stem_features`), each with GroupNorm and ReLU, so the recurrent convs run on
+  small maps. The head reads the top layer's hidden state at the last step:
+  after the whole clip has been seen, in order, so the logits depend on frame
+  order.
+
+  Two choices decide whether it learns at all on the embedded action set, where
+  a digit covers ~5% of a frame over a background of random colour. Measured
+  there, one run each (200 steps at batch 16, val top-1; LRCN 0.54, chance 0.08):
+  - `pooling='max'`, not 'mean'. At init the spatial mean of the last hidden
+    state is ~70% explained by the clip's background colour and no better than
+    chance by the class (R^2 0.04 over 256 clips), and its gradient is the same
+    at every position, mostly background: the loss stays at log(12) (val 0.07
+    with a single 5x5 stride-4 conv stem, 0.11 with this stem). The max reads
+    the strongest local response wherever the digit is: 0.85.
+  - GroupNorm in the stem, which takes each frame's background level and
+    contrast out before the recurrence: with max pooling this stem reaches 0.47
+    without the norm, 0.85 with it (a single 5x5 stride-4 conv, no norm: 0.44).
+  The norm sees one frame at a time (time folded into the batch), so the
+  hidden state at step t still depends on frames 0..t only.
   """
   num_classes: int
   stem_features: int = 32
-  stem_kernel_size: int = 5
-  stem_stride: int = 4
+  stem_kernel_size: int = 3
+  stem_stride: int = 4  # A power of two: one stride-2 stage per halving.
   hidden_sizes: Sequence[int] = (32, 32)
   input_kernel_size: int | tuple[int, int] = 3
   state_kernel_size: int | tuple[int, int] = 3
   peephole: bool = True
   peephole_per_position: bool = False
   forget_bias: float = 1.0
+  pooling: str = 'max'  # max | mean: over space, of the last step's top hidden state.
   dropout: float = 0.0
   unroll: int | bool = 1
   dtype: Any = jnp.float32
@@ -209,16 +228,31 @@ class ConvLSTMClassifier(nn.Module):
 
   @nn.compact
   def __call__(self, video, *, train: bool = False):  # video: [B, T, H, W, C] -> [B, K]
+    if self.pooling not in ('max', 'mean'):
+      raise ValueError(f"ConvLSTMClassifier pooling must be 'max' or 'mean', got '{self.pooling}'")
+    stride = self.stem_stride
+    if stride < 1 or stride & (stride - 1):
+      raise ValueError(f'stem_stride must be a power of two, got {stride}')
     dtype, param_dtype = as_dtype(self.dtype), as_dtype(self.param_dtype)
-    x = nn.Conv(self.stem_features, pair(self.stem_kernel_size), strides=self.stem_stride,
-                padding='SAME', dtype=dtype, param_dtype=param_dtype,
-                name='stem')(video)  # [B, T, H/s, W/s, stem_features]
-    x = nn.relu(x)
+    b, t = video.shape[:2]
+    x = fold_time(video)  # [B*T, H, W, C]: the norm must not mix frames.
+    num_stages = max(1, stride.bit_length() - 1)
+    for stage in range(num_stages):
+      width = max(1, self.stem_features // 2 ** (num_stages - 1 - stage))
+      # No bias: GroupNorm removes it.
+      x = nn.Conv(width, pair(self.stem_kernel_size), strides=min(stride, 2), padding='SAME',
+                  use_bias=False, dtype=dtype, param_dtype=param_dtype,
+                  name=f'stem_{stage}')(x)
+      x = nn.GroupNorm(num_groups=math.gcd(8, width), dtype=dtype, param_dtype=param_dtype,
+                       name=f'stem_norm_{stage}')(x)
+      x = nn.relu(x)
+    x = x.reshape((b, t) + x.shape[1:])  # [B, T, H/s, W/s, stem_features]
     _, outputs = ConvLSTM(
         self.hidden_sizes, self.input_kernel_size, self.state_kernel_size, self.peephole,
         self.peephole_per_position, self.forget_bias, unroll=self.unroll, dtype=dtype,
         param_dtype=param_dtype, remat=self.remat, name='convlstm')(x)
-    pooled = outputs[-1][:, -1].mean(axis=(1, 2))  # [B, F_top], float32
+    last = outputs[-1][:, -1]  # [B, H/s, W/s, F_top], float32
+    pooled = last.max(axis=(1, 2)) if self.pooling == 'max' else last.mean(axis=(1, 2))
     pooled = nn.Dropout(self.dropout, deterministic=not train)(pooled)
     logits = nn.Dense(self.num_classes, dtype=jnp.float32, param_dtype=param_dtype,
                       name='head')(pooled)

@@ -145,14 +145,26 @@ class FactorizedBlock(_BlockBase):
 
   `temporal=False` drops the temporal attention (no parameters for it): the
   block is then a space-only `EncoderBlock` applied per frame.
+
+  `temporal_fc` adds the official TimeSformer's linear layer after temporal
+  attention (7.1M of ViT-B's 121.4M parameters; without it the block computes
+  the same functions, as two linears in a row are one). The official code
+  zero-initialises it in every block but the first (`zero_temporal_fc`), so a
+  block starts as a space-only block.
   """
   temporal: bool = True
   spatial_first: bool = False
+  temporal_fc: bool = False
+  zero_temporal_fc: bool = False
 
   @nn.compact
   def __call__(self, x, cls):  # x: [B, T, N, D], cls: [B, 1, D] or None; float32
     def temporal(x, cls):
       y = self._attend(x.transpose(0, 2, 1, 3), 'temporal_attention')  # [B, N, T, D]
+      if self.temporal_fc:
+        init = nn.initializers.zeros if self.zero_temporal_fc else nn.linear.default_kernel_init
+        y = nn.Dense(x.shape[-1], kernel_init=init, dtype=self.dtype,
+                     param_dtype=self.param_dtype, name='temporal_fc')(y).astype(jnp.float32)
       return x + self._drop_path(y.transpose(0, 2, 1, 3)), cls
 
     def spatial(x, cls):
@@ -214,6 +226,7 @@ class FactorizedEncoder(nn.Module):
   num_heads: int
   mlp_dim: int
   spatial_first: bool = False
+  temporal_fc: bool = False
   dropout: float = 0.0
   stochastic_depth: float = 0.0
   deterministic: bool = True
@@ -228,7 +241,8 @@ class FactorizedEncoder(nn.Module):
     for i, rate in enumerate(_drop_path_rates(self.stochastic_depth, self.num_layers)):
       x, cls = block(self.num_heads, self.mlp_dim, self.dropout, rate, self.deterministic,
                      self.attention_implementation, self.dtype, self.param_dtype,
-                     spatial_first=self.spatial_first, name=f'block_{i}')(x, cls)
+                     spatial_first=self.spatial_first, temporal_fc=self.temporal_fc,
+                     zero_temporal_fc=i > 0, name=f'block_{i}')(x, cls)
     b, t, n, d = x.shape
     tokens = x.reshape(b, t * n, d)
     if cls is not None:
@@ -244,7 +258,12 @@ class SpaceTimeTransformer(nn.Module):
   the patch tokens, except in 'factorized_encoder', where it is added to the
   frame tokens entering the temporal encoder (the spatial encoder never needs
   to know when its frame was). The space embedding is always added to the
-  patch tokens; the CLS token gets no position embedding.
+  patch tokens; the CLS token gets no position embedding and, as in the
+  official TimeSformer, starts as a small random vector (a zero CLS would enter
+  the first LayerNorm as an all-zero vector, whose gradient is ~100x the
+  others': harmless under Adam, dominant under the papers' SGD).
+  `temporal_fc`: see `FactorizedBlock` ('divided' and
+  'factorized_self_attention' only).
 
   `num_layers` is the depth of every pattern, and of the spatial encoder for
   'factorized_encoder', whose temporal encoder has `num_temporal_layers`.
@@ -264,6 +283,7 @@ class SpaceTimeTransformer(nn.Module):
   mlp_dim: int = 256
   pooling: str = 'cls'
   time_embedding: bool | None = None
+  temporal_fc: bool = False
   dropout: float = 0.0
   stochastic_depth: float = 0.0
   attention_implementation: str | None = None
@@ -289,7 +309,7 @@ class SpaceTimeTransformer(nn.Module):
                    as_dtype(self.dtype), as_dtype(self.param_dtype), self.remat, name=name)
 
   def _cls(self, name, batch, lead=()):  # a learned token, broadcast to [B, *lead, 1, D]
-    token = self.param(name, nn.initializers.zeros, (1, self.hidden_size),
+    token = self.param(name, _EMBED_INIT, (1, self.hidden_size),
                        as_dtype(self.param_dtype)).astype(jnp.float32)
     return jnp.broadcast_to(token, (batch, *lead, 1, self.hidden_size))
 
@@ -349,7 +369,8 @@ class SpaceTimeTransformer(nn.Module):
         cls = self._cls('cls', b) if use_cls else None  # [B, 1, D]
         tokens = FactorizedEncoder(
             self.num_layers, self.num_heads, self.mlp_dim,
-            spatial_first=self.attention == 'factorized_self_attention', dropout=self.dropout,
+            spatial_first=self.attention == 'factorized_self_attention',
+            temporal_fc=self.temporal_fc, dropout=self.dropout,
             stochastic_depth=self.stochastic_depth, deterministic=not train,
             attention_implementation=self.attention_implementation, dtype=dtype,
             param_dtype=param_dtype, remat=self.remat, name='encoder')(x, cls)

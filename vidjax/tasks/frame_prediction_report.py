@@ -32,11 +32,14 @@ PAPER_TABLE_1 = {
     'ConvLSTM(9x9)-1x1-128-1x1-64-1x1-64': 4231.50,
 }
 PAPER_3DIGITS = 6379.42  # The paper's out-of-domain test: 3 digits per sequence.
-# The paper's row of the same family and depth, for a model not in the table.
-_SAME_DEPTH = {('convlstm_forecaster', 1): 'ConvLSTM(5x5)-5x5-256',
-               ('convlstm_forecaster', 2): 'ConvLSTM(5x5)-5x5-128-5x5-128',
-               ('convlstm_forecaster', 3): 'ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64',
-               ('fc_lstm', 2): 'FC-LSTM-2048-2048'}
+# The paper's row of the same family, depth and (ConvLSTM) state-to-state
+# kernel, for a model not in the table; a 3x3 state kernel compares with 5x5.
+_SIMILAR = {('convlstm_forecaster', 1, 'large'): 'ConvLSTM(5x5)-5x5-256',
+            ('convlstm_forecaster', 2, 'large'): 'ConvLSTM(5x5)-5x5-128-5x5-128',
+            ('convlstm_forecaster', 3, 'large'): 'ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64',
+            ('convlstm_forecaster', 2, '1x1'): 'ConvLSTM(9x9)-1x1-128-1x1-128',
+            ('convlstm_forecaster', 3, '1x1'): 'ConvLSTM(9x9)-1x1-128-1x1-64-1x1-64',
+            ('fc_lstm', 2, None): 'FC-LSTM-2048-2048'}
 BASELINES = ('last_frame', 'mean_frame')
 
 
@@ -63,8 +66,11 @@ def paper_row(model_config) -> tuple[str, bool] | None:
   ours = row_name(model_config)
   if ours in PAPER_TABLE_1:
     return ours, True
-  depth = len(model_config[model_config.name].hidden_sizes)
-  row = _SAME_DEPTH.get((model_config.name, depth))
+  family = model_config[model_config.name]
+  kernel = None
+  if model_config.name == 'convlstm_forecaster':
+    kernel = '1x1' if _kernel(family.state_kernel_size) == '1x1' else 'large'
+  row = _SIMILAR.get((model_config.name, len(family.hidden_sizes), kernel))
   return (row, False) if row else None
 
 
