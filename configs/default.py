@@ -20,7 +20,7 @@ def get_config():
 
   # Data: files -> decode -> sample -> transform -> batch.
   config.data = ml_collections.ConfigDict()
-  config.data.dataset = 'synthetic_actions'  # synthetic_actions | synthetic_appearance (set data.root) | csv | ucf101 | kinetics | ssv2 | moving_mnist
+  config.data.dataset = 'synthetic_actions'  # synthetic_actions | synthetic_appearance | csv | ucf101 | kinetics | ssv2 | moving_mnist
   config.data.root = ''  # '' = the cache dir (~/.cache/vidjax or $VIDJAX_CACHE) for generated sets.
   config.data.train_split = 'train'
   config.data.eval_split = 'val'

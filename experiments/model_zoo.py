@@ -2,7 +2,8 @@
 
   python experiments/model_zoo.py [--steps 600] [--batch 16] [--only lrcn,convlstm]
 
-Runs `python -m vidjax.main` once per row (same data, seed and budget), reads
+Runs `python -m vidjax.main` once per row (same data, seed and budget) through
+`reproduction.run`, the runner the table reproductions share, reads
 each run's results.json, and writes experiments/results/model_zoo.{md,json}.
 The dataset is built from reversal pairs, so the order-blind rows (single
 frame, space-only attention) are capped near 50% top-1; the others read
@@ -15,12 +16,10 @@ import json
 import os
 import pathlib
 import platform
-import subprocess
-import sys
-import time
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-RESULTS = REPO / 'experiments' / 'results'
+import reproduction
+
+RESULTS = reproduction.RESULTS
 
 ROWS = [  # (name, config, extra overrides)
     ('LRCN', 'configs/default.py', []),
@@ -35,21 +34,16 @@ ROWS = [  # (name, config, extra overrides)
 
 
 def run_row(name: str, config: str, extra: list[str], args, workdir: pathlib.Path) -> dict:
-  command = [sys.executable, '-m', 'vidjax.main', '--config', config, '--workdir', str(workdir),
-             f'--config.train.num_steps={args.steps}', f'--config.train.batch_size={args.batch}',
-             f'--config.train.eval_every={args.steps}', '--config.train.progress_bar=false', *extra]
-  print('+', ' '.join(command[1:]), flush=True)
-  start = time.time()
-  done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-  seconds = time.time() - start
-  if done.returncode:
-    print(done.stderr[-3000:], file=sys.stderr)
-    return {'name': name, 'config': config, 'error': done.stderr.strip().splitlines()[-1]}
-  results = json.loads((workdir / 'results.json').read_text())
-  return {'name': name, 'config': config, 'test_top1': results['test_top1'],
-          'test_top5': results['test_top5'], 'eval_top1': results['eval_top1'],
-          'num_params': results['num_params'], 'gflops_per_clip': results['gflops_per_clip'],
-          'seconds': seconds, 'command': ' '.join(command[1:]).replace(str(workdir), 'WORKDIR')}
+  overrides = [f'--config.train.num_steps={args.steps}', f'--config.train.batch_size={args.batch}',
+               f'--config.train.eval_every={args.steps}', '--config.train.progress_bar=false',
+               *extra]
+  print(f'+ {name}', flush=True)
+  done = reproduction.run(config, overrides, workdir, env=reproduction.compile_cache_env())
+  if 'error' in done:
+    return {'name': name, 'config': config, 'error': done['error']}
+  keep = ('test_top1', 'test_top5', 'eval_top1', 'num_params', 'gflops_per_clip', 'step_ms')
+  return {'name': name, 'config': config, **{k: done[k] for k in keep},
+          'seconds': done['process_s'], 'command': done['command']}
 
 
 def markdown(rows: list[dict], args) -> str:

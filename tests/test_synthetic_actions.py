@@ -230,8 +230,10 @@ def test_generate_is_reproducible_and_independent_of_processes(tiny_root, tmp_pa
   again = sa.generate(tmp_path, num_processes=1, **TINY)
   for name in ['classes.txt'] + [f'{s}.csv' for s in sa.SPLITS]:
     assert (again / name).read_bytes() == (tiny_root / name).read_bytes()
-  path = 'videos/test/rotate_cw_0000.mp4'
-  assert (again / path).read_bytes() == (tiny_root / path).read_bytes()
+  path = 'videos/test/rotate_cw_0000.mp4'  # The decoded frames: container bytes may differ.
+  from vidjax.data import decode
+  np.testing.assert_array_equal(decode.read_frames(str(again / path)),
+                                decode.read_frames(str(tiny_root / path)))
   digits = sa.load_digits('train')
   np.testing.assert_array_equal(sa.render_clip(6, sa.clip_rng(0, 'train', 6, 1), digits),
                                 sa.render_clip(6, sa.clip_rng(0, 'train', 6, 1), digits))

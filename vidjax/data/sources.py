@@ -1,7 +1,7 @@
 """Which videos a split holds: `config.data` -> records and class names.
 
-Generated datasets (the embedded action set) are made on first use and
-cached under `data.root`, or `$VIDJAX_CACHE`, or `~/.cache/vidjax`.
+Generated datasets (the embedded action set, the appearance set) are made on
+first use and cached under `data.root`, or `$VIDJAX_CACHE`, or `~/.cache/vidjax`.
 Real datasets are read from the layout their users already have on disk.
 """
 from __future__ import annotations
@@ -10,8 +10,13 @@ import dataclasses
 import os
 import pathlib
 
-from vidjax.data import datasets, synthetic_actions
+from vidjax.data import datasets, synthetic_actions, synthetic_appearance
 from vidjax.errors import UserError
+
+
+# Datasets vidjax renders itself: name -> ensure_dataset(root, clips_per_class=...).
+GENERATED = {'synthetic_actions': synthetic_actions.ensure_dataset,
+             'synthetic_appearance': synthetic_appearance.ensure_dataset}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,15 +33,15 @@ def cache_dir() -> pathlib.Path:
 def dataset_root(data) -> pathlib.Path:
   if data.root:
     return pathlib.Path(data.root).expanduser()
-  if data.dataset == 'synthetic_actions':
-    return cache_dir() / 'synthetic_actions'
+  if data.dataset in GENERATED:
+    return cache_dir() / data.dataset
   raise UserError(f"data.root is empty; set --config.data.root to your {data.dataset} directory")
 
 
 def _layout(data) -> tuple[str, dict]:
   """The `datasets.load_dataset` kind and options of `data.dataset`."""
   kind = data.dataset
-  if kind == 'synthetic_actions':
+  if kind in GENERATED:
     return 'csv', {}
   if kind == 'kinetics':  # The 400, 600 and 700 releases share one layout.
     return 'kinetics400', {}
@@ -48,8 +53,8 @@ def _layout(data) -> tuple[str, dict]:
 def load_split(data, split: str) -> Split:
   """The records of one split; listed-but-absent files are logged by `datasets`."""
   root = dataset_root(data)
-  if data.dataset == 'synthetic_actions':
-    synthetic_actions.ensure_dataset(root, clips_per_class=tuple(data.synthetic_clips_per_class))
+  if data.dataset in GENERATED:
+    GENERATED[data.dataset](root, clips_per_class=tuple(data.synthetic_clips_per_class))
   kind, options = _layout(data)
   try:
     found = datasets.load_dataset(kind, str(root), split, **options)

@@ -78,7 +78,7 @@ _MNIST_SIZE = 28
 _MNIST_CENTRE = (_MNIST_SIZE - 1) / 2
 # MNIST ink fits a 20x20 box centred on its centre of mass; 12 sprite pixels
 # from the centre keeps nearly all of it inside the frame.
-_INK_HALF_EXTENT = 12.0
+INK_HALF_EXTENT = 12.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -145,7 +145,7 @@ def _luma(rgb: np.ndarray) -> float:
   return float(rgb @ np.array([0.299, 0.587, 0.114]))
 
 
-def _sample_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def sample_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
   """(background, colour) that contrast clearly, in luma too.
 
   Luma contrast matters most: yuv420p halves chroma resolution, so a digit
@@ -159,7 +159,7 @@ def _sample_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
       return background, colour
 
 
-def _centre_in_frame(rng, size: float, margin: float) -> np.ndarray:
+def centre_in_frame(rng, size: float, margin: float) -> np.ndarray:
   """[2] (x, y) uniform over the frame less `margin` (clamped to the middle)."""
   lo, hi = min(margin, size / 2), max(size - margin, size / 2)
   return rng.uniform(lo, hi, size=2)
@@ -172,7 +172,7 @@ def _sample_forward(class_index: int, rng: np.random.Generator, num_instances: i
   t = np.arange(num_frames, dtype=np.float64)
   ramp = t / max(num_frames - 1, 1)  # [T] 0 -> 1
   unit = size / 64  # Ranges below are stated for a 64x64 frame.
-  background, colour = _sample_colours(rng)
+  background, colour = sample_colours(rng)
   label = rng.integers(10)
   instance = rng.integers(num_instances)
   digit_label = np.full(num_frames, label)
@@ -180,8 +180,8 @@ def _sample_forward(class_index: int, rng: np.random.Generator, num_instances: i
   scale = np.full(num_frames, rng.uniform(0.9, 1.2) * unit)  # Ink 18-24 px wide.
   angle = np.zeros(num_frames)
   alpha = np.ones(num_frames)
-  margin = _INK_HALF_EXTENT * scale[0]
-  centre = np.tile(_centre_in_frame(rng, size, margin), (num_frames, 1))
+  margin = INK_HALF_EXTENT * scale[0]
+  centre = np.tile(centre_in_frame(rng, size, margin), (num_frames, 1))
   name = CLASS_NAMES[class_index]
 
   if name in ('move_right', 'move_down'):
@@ -194,13 +194,13 @@ def _sample_forward(class_index: int, rng: np.random.Generator, num_instances: i
   elif name == 'grow':
     start, stop = rng.uniform(0.7, 0.9), rng.uniform(1.3, 1.6)  # Ink 14 -> 32 px.
     scale = (start + (stop - start) * ramp) * unit
-    centre[:] = _centre_in_frame(rng, size, _INK_HALF_EXTENT * scale[-1])
+    centre[:] = centre_in_frame(rng, size, INK_HALF_EXTENT * scale[-1])
   elif name == 'rotate_cw':
     speed = rng.uniform(15, 25)  # degrees / frame: 30-50 between frames at stride 2.
     angle = rng.uniform(-180, 180) + speed * t
     scale = np.full(num_frames, rng.uniform(1.2, 1.5) * unit)  # Ink 24-30 px: orientation legible.
     # Any orientation must fit: the ink's corners reach sqrt(2) further.
-    centre[:] = _centre_in_frame(rng, size, np.sqrt(2) * 10 * scale[0])
+    centre[:] = centre_in_frame(rng, size, np.sqrt(2) * 10 * scale[0])
   elif name == 'fade_in':
     start, stop = rng.uniform(0.0, 0.15), rng.uniform(0.85, 1.0)
     alpha = start + (stop - start) * ramp
@@ -291,37 +291,41 @@ def _init_worker(digits_by_split: dict[str, np.ndarray]) -> None:
 
 
 def _write_clip(job: tuple) -> None:
-  path, split, class_index, index, seed, num_frames, size = job
+  path, split, class_index, index, seed, num_frames, size, render = job
   rng = clip_rng(seed, split, class_index, index)
-  frames = render_clip(class_index, rng, _worker_digits[split],
-                       num_frames=num_frames, size=size)
+  frames = render(class_index, rng, _worker_digits[split], num_frames=num_frames, size=size)
   write_mp4(path, frames)
 
 
 def generate(root: str | os.PathLike, *,
              clips_per_class: tuple[int, int, int] = (80, 20, 20),
              num_frames: int = 16, size: int = 64, seed: int = 0,
-             num_processes: int = 2) -> pathlib.Path:
+             num_processes: int = 2, class_names: tuple[str, ...] = CLASS_NAMES,
+             render=render_clip) -> pathlib.Path:
   """Writes root/videos/{split}/{class}_{i:04d}.mp4, root/{split}.csv, root/classes.txt.
 
   `clips_per_class` is (train, val, test). Overwrites files already there; use
   `ensure_dataset` to generate once and cache. Workers are spawned, not forked:
   forking a process that runs JAX's threads can deadlock. As with any spawning
   code, call it from under `if __name__ == '__main__':` in a script.
+
+  `class_names` and `render` (a module-level function with `render_clip`'s
+  signature, so that workers can unpickle it) let another digit dataset
+  (synthetic_appearance) share the splits, encoding and file layout.
   """
   root = pathlib.Path(root)
   jobs = []
   for split, count in zip(SPLITS, clips_per_class):
     (root / 'videos' / split).mkdir(parents=True, exist_ok=True)
     rows = ['path,label']
-    for class_index, name in enumerate(CLASS_NAMES):
+    for class_index, name in enumerate(class_names):
       for index in range(count):
         relative = f'videos/{split}/{name}_{index:04d}.mp4'
         rows.append(f'{relative},{name}')
         jobs.append((str(root / relative), split, class_index, index, seed,
-                     num_frames, size))
+                     num_frames, size, render))
     (root / f'{split}.csv').write_text('\n'.join(rows) + '\n')
-  (root / 'classes.txt').write_text('\n'.join(CLASS_NAMES) + '\n')
+  (root / 'classes.txt').write_text('\n'.join(class_names) + '\n')
 
   digits = {split: load_digits(split) for split in SPLITS}
   if num_processes <= 1:
@@ -337,9 +341,9 @@ def generate(root: str | os.PathLike, *,
   return root
 
 
-def _recorded_params(clips_per_class, num_frames, size, seed) -> dict:
+def _recorded_params(clips_per_class, num_frames, size, seed, format_version) -> dict:
   """What identifies a generated dataset (not how many processes wrote it)."""
-  return {'format_version': FORMAT_VERSION, 'clips_per_class': list(clips_per_class),
+  return {'format_version': format_version, 'clips_per_class': list(clips_per_class),
           'num_frames': num_frames, 'size': size, 'seed': seed}
 
 
@@ -353,23 +357,26 @@ def _is_complete(root: pathlib.Path, wanted: dict) -> bool:
 def ensure_dataset(root: str | os.PathLike, *,
                    clips_per_class: tuple[int, int, int] = (80, 20, 20),
                    num_frames: int = 16, size: int = 64, seed: int = 0,
-                   num_processes: int = 2) -> pathlib.Path:
+                   num_processes: int = 2, class_names: tuple[str, ...] = CLASS_NAMES,
+                   render=render_clip, format_version=FORMAT_VERSION) -> pathlib.Path:
   """Generates the dataset at `root` once; later calls with equal parameters return at once.
 
   `root/DONE` records the parameters and is written last, into a temporary
   directory beside `root` that is then renamed onto `root`. An interrupted run
   leaves only that temporary directory, never a half dataset that looks
-  complete; a dataset with other parameters is replaced.
+  complete; a dataset with other parameters is replaced. `class_names` and
+  `render` are `generate`'s; `format_version` names what they draw.
   """
   root = pathlib.Path(root)
-  wanted = _recorded_params(clips_per_class, num_frames, size, seed)
+  wanted = _recorded_params(clips_per_class, num_frames, size, seed, format_version)
   if _is_complete(root, wanted):
     return root
   root.parent.mkdir(parents=True, exist_ok=True)
   staging = root.parent / f'.{root.name}.tmp-{os.getpid()}'
   shutil.rmtree(staging, ignore_errors=True)
   generate(staging, clips_per_class=clips_per_class, num_frames=num_frames,
-           size=size, seed=seed, num_processes=num_processes)
+           size=size, seed=seed, num_processes=num_processes,
+           class_names=class_names, render=render)
   (staging / 'DONE').write_text(json.dumps(wanted, sort_keys=True) + '\n')
 
   stale = root.parent / f'.{root.name}.old-{os.getpid()}'
