@@ -168,6 +168,8 @@ def main(argv: list[str]) -> int:
       print(shlex.join(command))
     return 0
   signal.signal(signal.SIGTERM, _terminated)  # A killed launcher still deletes the VM.
+  # Also when started in the background by a shell, which would leave SIGINT ignored.
+  signal.signal(signal.SIGINT, signal.default_int_handler)
   code = 0
   try:
     for command in steps:
