@@ -1,8 +1,10 @@
 """Every model family trained on the embedded dataset, through the real CLI.
 
-  python experiments/model_zoo.py [--steps 600] [--batch 16] [--only lrcn,convlstm]
+  python experiments/model_zoo.py [--only lrcn,convlstm] [--steps N --batch B]
 
-Runs `python -m vidjax.main` once per row (same data, seed and budget) through
+Runs `python -m vidjax.main --config CONFIG` once per row, at each config's own
+documented scale and budget (README, Model zoo), or at one common --steps and
+--batch when given, through
 `reproduction.run`, the runner the table reproductions share, reads
 each run's results.json, and writes experiments/results/model_zoo.{md,json}.
 The dataset is built from reversal pairs, so the order-blind rows (single
@@ -26,7 +28,7 @@ ROWS = [  # (name, config, extra overrides)
     ('single frame (order-blind)', 'configs/single_frame.py', []),
     ('ConvLSTM', 'configs/convlstm.py', []),
     ('TimeSformer divided', 'configs/space_time_attention.py:divided', []),
-    ('TimeSformer joint (2-frame tubelets)', 'configs/space_time_attention.py:joint', []),
+    ('TimeSformer joint', 'configs/space_time_attention.py:joint', []),
     ('TimeSformer space-only (order-blind)', 'configs/space_time_attention.py:space_only', []),
     ('ViViT factorized encoder', 'configs/space_time_attention.py:factorized_encoder', []),
     ('ViViT factorized self-attention', 'configs/space_time_attention.py:factorized_self_attention', []),
@@ -34,9 +36,11 @@ ROWS = [  # (name, config, extra overrides)
 
 
 def run_row(name: str, config: str, extra: list[str], args, workdir: pathlib.Path) -> dict:
-  overrides = [f'--config.train.num_steps={args.steps}', f'--config.train.batch_size={args.batch}',
-               f'--config.train.eval_every={args.steps}', '--config.train.progress_bar=false',
-               *extra]
+  overrides = ['--config.train.progress_bar=false', *extra]
+  if args.steps:
+    overrides += [f'--config.train.num_steps={args.steps}', f'--config.train.eval_every={args.steps}']
+  if args.batch:
+    overrides += [f'--config.train.batch_size={args.batch}']
   print(f'+ {name}', flush=True)
   done = reproduction.run(config, overrides, workdir, env=reproduction.compile_cache_env())
   if 'error' in done:
@@ -47,7 +51,10 @@ def run_row(name: str, config: str, extra: list[str], args, workdir: pathlib.Pat
 
 
 def markdown(rows: list[dict], args) -> str:
-  lines = [f'Embedded dataset, {args.steps} steps at batch {args.batch}, seed 0, '
+  own = "each config's"
+  budget = (f'{args.steps or own} steps at batch {args.batch or own}' if args.steps or args.batch
+            else "each config's own scale and budget")
+  lines = [f'Embedded dataset, {budget}, seed 0, '
            f'{platform.processor() or platform.machine()} with {os.cpu_count()} cores.', '',
            '| model | test top-1 | test top-5 | params | GFLOPs/clip | train+eval time |',
            '|---|---|---|---|---|---|']
@@ -62,8 +69,8 @@ def markdown(rows: list[dict], args) -> str:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--steps', type=int, default=600)
-  parser.add_argument('--batch', type=int, default=16)
+  parser.add_argument('--steps', type=int, default=0, help="0: each config's own")
+  parser.add_argument('--batch', type=int, default=0, help="0: each config's own")
   parser.add_argument('--only', default='', help='comma-separated substrings of row names')
   parser.add_argument('--workdir', default='/tmp/vidjax_model_zoo')
   args = parser.parse_args()
