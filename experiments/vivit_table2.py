@@ -39,6 +39,7 @@ runs: 6 x (110 + 137) s + 4 x 15 s of compilation), about 37 min alone
 encoder 30, factorised self-attention 39; each run 3,000 steps + ~20 s).
 Less on idle cores. At these sizes a step costs about the same whatever the
 model: compare GFLOPs for the compute, step time for what the host spends.
+Measured after the TimeSformer table: 35 min wall, 29 min CPU, load average 3-9.
 """
 import sys
 
