@@ -242,14 +242,19 @@ def write_public_npy(path: str, seqs: np.ndarray) -> None:
   _atomic_save(path, np.ascontiguousarray(np.swapaxes(seqs, 0, 1)))
 
 
-def load_public_npy(path: str) -> np.ndarray:
-  """Reads a `mnist_test_seq.npy`-layout file: uint8 [T, N, 64, 64] on disk,
-  returned as uint8 [N, T, 64, 64, 1] (a contiguous copy)."""
+def open_public_npy(path: str) -> np.ndarray:
+  """A `mnist_test_seq.npy`-layout file, checked and memory-mapped: uint8 [T, N, 64, 64]."""
   arr = np.load(path, mmap_mode='r')
   if arr.ndim != 4 or arr.dtype != np.uint8 or arr.shape[2:] != (64, 64):
     raise ValueError(f'{path}: expected uint8 [T, N, 64, 64] (mnist_test_seq.npy '
                      f'layout), got {arr.dtype} {list(arr.shape)}')
-  return np.ascontiguousarray(np.swapaxes(arr, 0, 1))[..., None]
+  return arr
+
+
+def load_public_npy(path: str) -> np.ndarray:
+  """Reads a `mnist_test_seq.npy`-layout file: uint8 [T, N, 64, 64] on disk,
+  returned as uint8 [N, T, 64, 64, 1] (a contiguous copy)."""
+  return np.ascontiguousarray(np.swapaxes(open_public_npy(path), 0, 1))[..., None]
 
 
 def ensure_moving_mnist(root: str, *, num_val: int = 2000, num_test: int = 3000,
