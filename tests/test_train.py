@@ -82,3 +82,24 @@ def test_nonfinite_loss_stops_with_the_step(tiny_actions_root, tmp_path):
                                              'optim.warmup_steps': 0})
   with pytest.raises(train.NonFiniteError, match=r'non-finite (loss|gradients) at step \d+'):
     train.train_and_evaluate(config, tmp_path)
+
+
+@pytest.mark.parametrize('name', ['rmsprop', 'adamw'])
+def test_adaptive_optimizers_ignore_the_loss_scale(name):
+  """A per-pixel-mean loss has gradients ~1e-5: an eps inside the square root (optax's
+  rmsprop default) would outweigh g^2 and shrink the steps; the update must not notice."""
+  import ml_collections
+  optim = ml_collections.ConfigDict(dict(
+      name=name, learning_rate=1e-3, warmup_steps=0, schedule='constant', weight_decay=0.0,
+      momentum=0.9, grad_clip_norm=0.0))
+  tx, _ = train.make_optimizer(optim, num_steps=10)
+  params = {'w': np.zeros(64, np.float32)}
+  rng = np.random.default_rng(0)
+  grads = (rng.choice([-1, 1], 64) * rng.uniform(0.5, 2.0, 64)).astype(np.float32)
+  updates = {}
+  for scale in (1.0, 1e-5):
+    state, update = tx.init(params), None
+    for _ in range(3):
+      update, state = tx.update({'w': grads * scale}, state, params)
+    updates[scale] = np.asarray(update['w'])
+  np.testing.assert_allclose(updates[1e-5], updates[1.0], rtol=0.01)

@@ -76,8 +76,11 @@ def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int):
     base = optax.chain(optax.add_decayed_weights(optim.weight_decay, decay_mask),
                        optax.sgd(schedule, momentum=optim.momentum, nesterov=True))
   elif optim.name == 'rmsprop':
+    # eps outside the square root (as PyTorch and Keras): optax's default puts it inside,
+    # where 1e-8 outweighs g^2 for most parameters of a per-pixel-mean loss (g ~ 1e-5) and
+    # turns RMSProp into plain SGD for them.
     base = optax.chain(optax.add_decayed_weights(optim.weight_decay, decay_mask),
-                       optax.rmsprop(schedule, decay=optim.momentum))
+                       optax.rmsprop(schedule, decay=optim.momentum, eps_in_sqrt=False))
   else:
     raise UserError(f"unknown optim.name '{optim.name}'; use adamw, sgd or rmsprop")
   clip = optax.clip_by_global_norm(optim.grad_clip_norm) if optim.grad_clip_norm > 0 else optax.identity()
