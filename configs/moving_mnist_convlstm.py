@@ -70,6 +70,9 @@ def get_config(variant: str = ''):
   config.eval.batch_size = 32
 
   if not variant:  # The CPU-scale run.
+    # Cosine decay to 0 over the short budget, not the paper's constant rate: in 800-step
+    # trials (one seed each) it led at step 300 with training BCE/sequence 6,071 vs 6,149.
+    config.optim.schedule = 'cosine'
     mm = config.data.moving_mnist
     mm.num_val = 500
     mm.num_test = 1_000
