@@ -101,8 +101,8 @@ COLUMN = {'paper': 1, 'cpu': 2, 'quick': 3}
 # the Table 1 variants, which already set the paper's protocol).
 LOOP = {
     'paper': {'train.progress_bar': False},
-    'cpu': {'train.num_steps': 200, 'train.batch_size': 8, 'train.eval_every': 100,
-            'train.checkpoint_every': 200, 'train.early_stopping_patience': 3,
+    'cpu': {'train.num_steps': 500, 'train.batch_size': 8, 'train.eval_every': 250,
+            'train.checkpoint_every': 500, 'train.early_stopping_patience': 3,
             'train.log_every': 50, 'train.progress_bar': False,
             'data.moving_mnist.num_val': 96, 'data.moving_mnist.num_test': 192},
     'quick': {'train.num_steps': 2, 'train.batch_size': 2, 'eval.batch_size': 8,
