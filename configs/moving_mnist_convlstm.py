@@ -3,15 +3,14 @@
   python -m vidjax.main --config configs/moving_mnist_convlstm.py --workdir runs/mm_convlstm
 
 The default is the CPU-scale run: a small ConvLSTM(5x5)-5x5-32-5x5-32 with Shi
-et al.'s RMSProp (lr 1e-3, decay 0.9) at batch 8 for 2,500 steps, early
-stopping on 500 validation sequences, tested on 1,000 test and 1,000 3-digit
-sequences (experiments/results/moving_mnist_convlstm/). Budget: 2,600 s of CPU,
-an estimated 25-30 minutes on 2 idle cores; measured: 76 minutes on 2 cores
-shared with other jobs (load average ~6). Reached: test BCE per sequence 5,804
-(mean-frame baseline 6,611, last-frame 21,465), MSE per frame 135.8, SSIM
-0.288; the predictions are blobs at the digits' next positions for the first
-~3 steps, fading to the mean frame by t+6: sharp digits need the paper's sizes
-and a GPU-scale budget (README, "Future-frame prediction: Moving MNIST").
+et al.'s RMSProp (lr 1e-3, decay 0.9; cosine decay over the budget) at batch 8
+for 2,500 steps, early stopping on 500 validation sequences, tested on 1,000
+test and 1,000 3-digit sequences (experiments/results/moving_mnist_convlstm/).
+Measured on 2 idle CPU cores: 25 min 38 s wall. Reached: test BCE per
+sequence 5,396 (mean-frame baseline 6,611, last-frame 21,465), 3 digits 7,290
+(8,650 / 29,183), SSIM 0.70 at t+1. The predictions are blobs at the digits'
+next positions, not yet recognisable digits: sharp digits need the paper's
+sizes and a GPU-scale budget (README, "Future-frame prediction: Moving MNIST").
 
 Variants are the rows of the paper's Table 1, e.g.
 
