@@ -37,8 +37,9 @@ on this machine's 2 AMD EPYC cores, otherwise idle (load average 0.6 at the
 start): 44 min 35 s wall, 73 min of CPU. Per run: FC-LSTM-512-512 71 s, the
 1-layer ConvLSTM 128 s, 2 layers 142 s (5x5) / 178 s (1x1), 3 layers 176 s /
 197 s (the 2-layer 5x5 run: 0.23 s per train step, so ~30 s of it went to
-start-up, compiling the train step -- every seed compiles again: the seed is
-a constant of the step -- evaluating 480 sequences and pictures).
+start-up, compiling the train step -- every run compiles afresh: each is a
+new process, and this script sets no persistent compilation cache --
+evaluating 480 sequences and pictures).
 --steps N changes only the training part. --quick: 18 runs of ~8 s of CPU.
 
 What to expect at CPU scale (experiments/results/shi_table1.md). 500 steps of

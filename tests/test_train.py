@@ -3,6 +3,7 @@ import functools
 import json
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -88,7 +89,6 @@ def test_nonfinite_loss_stops_with_the_step(tiny_actions_root, tmp_path):
 def test_adaptive_optimizers_ignore_the_loss_scale(name):
   """A per-pixel-mean loss has gradients ~1e-5: an eps inside the square root (optax's
   rmsprop default) would outweigh g^2 and shrink the steps; the update must not notice."""
-  import ml_collections
   optim = ml_collections.ConfigDict(dict(
       name=name, learning_rate=1e-3, warmup_steps=0, schedule='constant', weight_decay=0.0,
       momentum=0.9, grad_clip_norm=0.0))
@@ -98,7 +98,7 @@ def test_adaptive_optimizers_ignore_the_loss_scale(name):
   grads = (rng.choice([-1, 1], 64) * rng.uniform(0.5, 2.0, 64)).astype(np.float32)
   updates = {}
   for scale in (1.0, 1e-5):
-    state, update = tx.init(params), None
+    state = tx.init(params)
     for _ in range(3):
       update, state = tx.update({'w': grads * scale}, state, params)
     updates[scale] = np.asarray(update['w'])
