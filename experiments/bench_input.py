@@ -38,6 +38,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from vidjax import config as config_lib  # noqa: E402
 from vidjax.data import pipeline, sampling, testing  # noqa: E402
+from vidjax.data.records import Record  # noqa: E402
+from vidjax.tasks.classification import LabelTargets  # noqa: E402
 
 COMMAND = 'python experiments/bench_input.py'
 RESULTS = pathlib.Path(__file__).resolve().parent / 'results' / 'bench_input.json'
@@ -116,10 +118,10 @@ def pipeline_run(paths: list[str], data, clips: int,
 
   Timed from its second batch on, once the workers have started.
   """
-  records = [(p, 0) for p in paths]
+  records = [Record(p, {'label': 0}) for p in paths]
   failures = pipeline.FailureCounter('bench', 0.0)
   it = iter(pipeline.train_dataset(records, data, batch_size=batch_size, seed=0,
-                                   failures=failures, class_names=['x']))
+                                   failures=failures, targets=LabelTargets()))
   next(it)
   workers = _children(os.getpid())
   cpu_workers = sum(_cpu_seconds(w) for w in workers)
@@ -135,10 +137,10 @@ def pipeline_run(paths: list[str], data, clips: int,
 
 def memory_run(paths: list[str], data, clips: int, window: int, batch_size: int = 10) -> dict:
   """Peak RSS (MiB) of the main process and its workers, first vs last `window` clips."""
-  records = [(p, 0) for p in paths]
+  records = [Record(p, {'label': 0}) for p in paths]
   failures = pipeline.FailureCounter('bench', 0.0)
   it = iter(pipeline.train_dataset(records, data, batch_size=batch_size, seed=0,
-                                   failures=failures, class_names=['x']))
+                                   failures=failures, targets=LabelTargets()))
   main_pid = os.getpid()
   samples = []  # (clips read, main KiB, workers KiB)
   seen = 0

@@ -24,7 +24,8 @@ import time
 import jax
 
 from vidjax import parallel
-from vidjax.data import pipeline, sources
+from vidjax.data import pipeline, registry
+from vidjax.tasks.classification import LabelTargets
 
 from experiments import bench_step
 
@@ -44,10 +45,10 @@ def run(case: bench_step.Case, *, steps: int = 20, rounds: int = 2, log=print) -
   """Steps/s of the three; `rounds` alternations, so load falls on all alike."""
   step = bench_step.build(case).compile()
   config, mesh = step.config, step.mesh
-  records = sources.load_split(config.data, config.data.train_split).records
+  records = registry.load_split(config.data, config.data.train_split).records
   failures = pipeline.FailureCounter('train', config.data.max_failed_fraction)
   batches = iter(pipeline.train_dataset(records, config.data, batch_size=case.batch_size,
-                                        seed=0, failures=failures))
+                                        seed=0, failures=failures, targets=LabelTargets()))
   next(batches)  # Workers started, first batch decoded.
   step.run()
   step.run()

@@ -1,11 +1,11 @@
 """Measure one train step: compile time, step time, FLOPs, MFU, memory.
 
-The step is the library's own `train.train_step`, bound with
-`functools.partial` and jitted as `train.train_and_evaluate` does it (the
-state donated, explicit shardings), on a 1-device mesh, with a synthetic
+The step is the library's own update, built by the one function the
+training loop uses (`steps.make_update_step`: the state donated, explicit
+shardings), on a 1-device mesh, with a synthetic
 uint8 batch already on the device. So the bench times what training runs,
 minus the input pipeline (bench_input_vs_compute.py adds that back). The
-state has the library's structure and shardings (`train.abstract_state`)
+state has the library's structure and shardings (`steps.abstract_state`)
 but host-made values (`host_state`), which saves a compile per row.
 
 FLOPs per step: XLA's cost analysis of that same jitted train step
@@ -31,7 +31,6 @@ temporaries, i.e. what the step needs at its peak as planned by the compiler.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import pathlib
 import time
 from typing import Any
@@ -41,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vidjax import config as config_lib
-from vidjax import parallel, train
+from vidjax import parallel, steps, tasks
 from vidjax.models import build_model, cost
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -135,16 +134,12 @@ class Step:
 
 
 def jit_train_step(config, model, tx, schedule, abstract, mesh, donate: bool = True):
-  """`train.train_step` bound and jitted exactly as the training loop does it."""
-  state_sharding = jax.tree.map(lambda s: s.sharding, abstract)
-  return jax.jit(
-      functools.partial(train.train_step, model=model, tx=tx, schedule=schedule,
-                        num_classes=NUM_CLASSES, label_smoothing=config.optim.label_smoothing,
-                        mean=tuple(config.data.mean), std=tuple(config.data.std), seed=config.seed,
-                        inject_nan_at_step=config.train.inject_nan_at_step),
-      in_shardings=(state_sharding, parallel.batch_sharding(mesh)),
-      out_shardings=(state_sharding, parallel.replicated(mesh)),
-      donate_argnums=(0,) if donate else ())
+  """The update built by the loop's own builder (`steps.make_update_step`), with the
+  classification task's loss for `model` at NUM_CLASSES classes."""
+  task = tasks.get(config)
+  task.class_names = [f'class_{i}' for i in range(NUM_CLASSES)]
+  return steps.make_update_step(config, task.loss_fn(model), tx, schedule, abstract, mesh,
+                                donate=donate)
 
 
 def synthetic_batch(config, batch_size: int, mesh, seed: int = 0) -> dict:
@@ -165,7 +160,7 @@ def host_state(abstract, seed: int = 0):
   """A train state of the right structure, shapes and shardings, made on the host.
 
   Parameters are N(0, 0.02) draws, everything else zeros (the non-finite
-  marker -1). The library's `train.create_state` runs the initialisers in a
+  marker -1). The library's `steps.create_state` runs the initialisers in a
   jitted function, i.e. one more XLA compile per row, about as long as the
   step's own; a step costs the same whatever the values, so the bench skips it.
   """
@@ -185,16 +180,16 @@ def build(case: Case, mesh=None, *, model=None, donate: bool = True,
 
   `model` replaces the config's model (a local variant, same parameters).
   The state comes from `host_state`, or with `library_init` from the
-  library's own `train.create_state`.
+  library's own `steps.create_state`.
   """
   mesh = mesh or one_device_mesh()
   config = load_config(case)
   model = model or build_model(config.model, NUM_CLASSES)
-  tx, schedule = train.make_optimizer(config.optim, config.train.num_steps)
+  tx, schedule = steps.make_optimizer(config.optim, config.train.num_steps)
   if library_init:
-    state, abstract = train.create_state(config, model, tx, mesh)
+    state, abstract = steps.create_state(config, model, tx, mesh)
   else:
-    _, abstract = train.abstract_state(config, model, tx, mesh)
+    _, abstract = steps.abstract_state(config, model, tx, mesh)
     state = host_state(abstract, config.seed)
   step = Step(case, config, model, mesh, tx, schedule, abstract, state,
               synthetic_batch(config, case.batch_size, mesh), donate)

@@ -235,12 +235,12 @@ def run(config: str, overrides: Sequence[str], workdir: str | os.PathLike, *,
 
 def dataset_root(task: Task, scale: Scale) -> pathlib.Path:
   """Generates `task`'s dataset at `scale` once, beside the CLI's cache, never over it."""
-  from vidjax.data import sources
-  ensure = sources.GENERATED[task.dataset]
+  from vidjax.data import registry
+  ensure = registry.get(task.dataset).generate
   name = task.dataset
   if scale.clips_per_class != DEFAULT.clips_per_class:  # Another size: another folder.
     name += '_' + '-'.join(map(str, scale.clips_per_class))
-  root = sources.cache_dir() / name
+  root = registry.cache_dir() / name
   ensure(root, clips_per_class=scale.clips_per_class, num_processes=min(os.cpu_count() or 1, 4))
   return root
 

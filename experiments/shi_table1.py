@@ -68,7 +68,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from configs import moving_mnist_convlstm  # noqa: E402
+from vidjax.configs import moving_mnist_convlstm  # noqa: E402
 from vidjax import config as config_lib  # noqa: E402
 from vidjax.tasks.frame_prediction_report import PAPER_3DIGITS, PAPER_TABLE_1  # noqa: E402
 

@@ -52,6 +52,13 @@ def run_vidjax(*args, timeout=300, wait=True):
   return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def classifier(config, num_classes: int = 12):
+  """(task, model) of a classification config, as the loop builds them, for `num_classes`."""
+  from vidjax import tasks
+  task = tasks.get(config)
+  return task, task.build_model({'class_names': [f'class_{i}' for i in range(num_classes)]})
+
+
 def tiny_data(**overrides):
   """`tiny_config('').data` with `data.KEY=value` overrides, for pipeline tests."""
   return tiny_config('', **{f'data.{key}': value for key, value in overrides.items()}).data

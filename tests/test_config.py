@@ -1,8 +1,14 @@
 """Configs are checked when loaded: typos and wrong types are one-line errors."""
+import ast
+import pathlib
+import sys
+
 import pytest
 
 from tests.conftest import REPO
 from vidjax import config as config_lib
+from vidjax import models
+from vidjax.data import moving_mnist
 
 DEFAULT = str(REPO / 'configs' / 'default.py')
 
@@ -83,3 +89,39 @@ def test_config_is_locked_after_load():
   config = config_lib.load(DEFAULT)
   with pytest.raises(AttributeError):
     config.train.new_key = 1
+
+
+def test_defaults_compose_the_blocks_declared_beside_their_code():
+  defaults = config_lib.load_defaults()
+  for name, family in models.FAMILIES.items():
+    assert defaults.model[name].to_dict() == family.default_config().to_dict(), name
+  assert defaults.data.moving_mnist.to_dict() == moving_mnist.default_config().to_dict()
+  assert set(models.CLASSIFIERS) | set(models.FORECASTERS) == set(models.FAMILIES)
+  assert models.CLASSIFIERS['lrcn'] is models.FAMILIES['lrcn'].cls
+
+
+def test_typo_in_a_family_block_names_the_closest_key():
+  with pytest.raises(config_lib.ConfigError) as e:
+    config_lib.load(DEFAULT, ['model.space_time_attention.num_head=2'])
+  assert str(e.value) == ("unknown config key 'model.space_time_attention.num_head' "
+                          "(did you mean 'model.space_time_attention.num_heads'?)")
+
+
+def test_family_modules_know_nothing_of_configs_data_or_training():
+  """A model module is its class and its keys; the config composes them, not the reverse."""
+  forbidden = ('vidjax.tasks', 'vidjax.data', 'vidjax.config', 'vidjax.train')
+  for family in models.FAMILIES.values():
+    source = pathlib.Path(sys.modules[family.cls.__module__].__file__).read_text()
+    nodes = list(ast.walk(ast.parse(source)))
+    imported = [n.module or '' for n in nodes if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in nodes if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in imported if m.startswith(forbidden)], family.cls.__module__
+
+
+def test_packaged_configs_are_found_from_any_directory(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)  # As an installed vidjax run elsewhere: no configs/ here.
+  assert config_lib.load('configs/default.py').model.name == 'lrcn'
+  assert config_lib.load('single_frame.py').model.name == 'single_frame'
+  with pytest.raises(config_lib.ConfigError, match="config file 'other/default.py' not found") as e:
+    config_lib.load('other/default.py')  # Only configs/NAME.py and NAME.py fall back.
+  assert '\n' not in str(e.value)

@@ -218,6 +218,19 @@ def test_load_dataset_argument_errors(tmp_path):
     datasets.load_dataset('ssv2', str(tmp_path / 'nope'), 'train')
 
 
+def test_each_layout_is_its_own_module_and_datasets_reexports_it():
+  from vidjax.data import flip_labels
+  from vidjax.data.layouts import common, csv_list, kinetics, ssv2, ucf101
+  assert datasets.load_csv_list is csv_list.load_csv_list
+  assert datasets.load_ucf101 is ucf101.load_ucf101
+  assert datasets.load_kinetics is kinetics.load_kinetics
+  assert datasets.load_ssv2 is ssv2.load_ssv2
+  assert datasets.ssv2_class_name is ssv2.ssv2_class_name
+  assert datasets.VideoDataset is common.VideoDataset
+  assert datasets.VideoRecord is common.VideoRecord
+  assert datasets.flip_label_map is flip_labels.flip_label_map
+
+
 def test_records_pickle_for_grain_workers(tmp_path):
   root = str(tmp_path)
   testing.make_csv_list(root, [('x.mp4', 'a')])

@@ -98,12 +98,12 @@ def test_resume_is_bitwise_equal_to_uninterrupted_run(trained, data_root, tmp_pa
 def test_public_test_file_replaces_the_generated_test_split(data_root, tmp_path):
   from vidjax.data import moving_mnist
   from vidjax.errors import UserError
-  from vidjax.tasks import frame_prediction
+  from vidjax.data import moving_mnist_splits
   rng = np.random.default_rng(0)
   public = rng.integers(0, 256, size=(20, 3, 64, 64), dtype=np.uint8)  # mnist_test_seq.npy layout
   np.save(tmp_path / 'mnist_test_seq.npy', public)
   config = fp_config(data_root, **{'data.moving_mnist.public_test_file': tmp_path / 'mnist_test_seq.npy'})
-  paths = frame_prediction.fixed_set_paths(config.data)
+  paths = moving_mnist_splits.fixed_set_paths(config.data, data_root)
   assert paths['test'] == str(tmp_path / 'mnist_test_seq.npy')
   np.testing.assert_array_equal(moving_mnist.load_public_npy(paths['test'])[1, :, ..., 0], public[:, 1])
   assert paths['val'] != paths['test'] and paths['test_3digits'] != paths['test']
@@ -111,4 +111,4 @@ def test_public_test_file_replaces_the_generated_test_split(data_root, tmp_path)
   np.save(tmp_path / 'wrong.npy', public[:, :, :32])  # Not 64x64.
   config = fp_config(data_root, **{'data.moving_mnist.public_test_file': tmp_path / 'wrong.npy'})
   with pytest.raises(UserError, match='public_test_file.*expected uint8'):
-    frame_prediction.fixed_set_paths(config.data)
+    moving_mnist_splits.fixed_set_paths(config.data, data_root)

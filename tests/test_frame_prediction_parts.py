@@ -16,7 +16,9 @@ from vidjax import config as config_lib
 from vidjax import early_stopping, parallel
 from vidjax.errors import UserError
 from vidjax.models import build_forecaster
+from vidjax.data import registry
 from vidjax.tasks import frame_prediction as fp
+from vidjax.tasks import frame_prediction_files as files
 from vidjax.tasks import frame_prediction_report as figures
 
 CONVLSTM = str(REPO / 'configs' / 'moving_mnist_convlstm.py')
@@ -83,7 +85,7 @@ def test_training_stream_resumes_and_splits_rows_by_process():
             ['video'] for p in range(2)]
   np.testing.assert_array_equal(np.concatenate(halves), first[0])
   # The sequences are the source's, shuffled: a pure function of (seed, index).
-  source = fp.train_source(config)
+  source = registry.load_split(config.data, 'train', config.seed).source
   assert any(np.array_equal(first[0][0], source[i]) for i in range(50))
 
 
@@ -91,24 +93,24 @@ def test_read_observed_accepts_the_documented_layouts(tmp_path):
   seqs = np.random.default_rng(0).integers(0, 256, (20, 3, 64, 64), dtype=np.uint8)
   public = tmp_path / 'public.npy'
   np.save(public, seqs)  # [T, N, 64, 64]: sequence 0
-  observed, future = fp.read_observed(str(public), 10)
+  observed, future = files.read_observed(str(public), 10)
   np.testing.assert_array_equal(observed[..., 0], seqs[:10, 0])
   np.testing.assert_array_equal(future[..., 0], seqs[10:, 0])
   single = tmp_path / 'single.npy'
   np.save(single, seqs[:10, 1].astype(np.float32) / 255)  # [T, 64, 64] floats in [0, 1]
-  observed, future = fp.read_observed(str(single), 10)
+  observed, future = files.read_observed(str(single), 10)
   assert observed.shape == (10, 64, 64, 1) and future is None
   np.testing.assert_array_equal(observed[..., 0], seqs[:10, 1])
   short = tmp_path / 'short.npy'
   np.save(short, seqs[:4, 0])
   with pytest.raises(UserError, match='has 4 frames; the model observes 10'):
-    fp.read_observed(str(short), 10)
+    files.read_observed(str(short), 10)
   with pytest.raises(UserError, match='does not exist'):
-    fp.read_observed(str(tmp_path / 'nope.npy'), 10)
+    files.read_observed(str(tmp_path / 'nope.npy'), 10)
   wrong = tmp_path / 'wrong.npy'
   np.save(wrong, np.zeros((10, 32, 32), np.uint8))
   with pytest.raises(UserError, match=r'expected \[T, 64, 64\]'):
-    fp.read_observed(str(wrong), 10)
+    files.read_observed(str(wrong), 10)
 
 
 def test_loss_is_the_mean_per_pixel_bce_and_reports_shi_units():

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import REPO
 from vidjax import config as config_lib
-from vidjax import parallel, tasks, train
+from vidjax import parallel, steps, tasks
 from vidjax.data import pipeline, transforms
 from vidjax.models import cost
 
@@ -53,7 +53,7 @@ def test_full_scale_config_validates_and_builds_the_papers_model(name):
   config = config_lib.load(str(CONFIGS / name), ['data.root=/path/to/data'])  # As documented.
   # What a run checks before it reads a video: clip spec, optimizer, batch over 8 devices.
   pipeline.ClipSpec.from_config(config.data)
-  train.make_optimizer(config.optim, config.train.num_steps)
+  steps.make_optimizer(config.optim, config.train.num_steps)
   mesh = parallel.make_mesh(-1, 1)
   parallel.per_process_batch_size(config.train.batch_size, mesh)
   parallel.per_process_batch_size(config.eval.batch_size, mesh)
@@ -84,6 +84,6 @@ def test_moving_mnist_paper_rows_load_and_match_table_1():
   for row, paper_count in MOVING_MNIST_ROWS.items():
     config = config_lib.load(f"{CONFIGS / 'moving_mnist_convlstm.py'}:{row}")
     assert config.task == 'frame_prediction' and config.model.name == 'convlstm_forecaster'
-    train.make_optimizer(config.optim, config.train.num_steps)
+    steps.make_optimizer(config.optim, config.train.num_steps)
     shapes, _ = _abstract_params(config)
     assert cost.count_params(shapes) == paper_count, row

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, tiny_config, tiny_flags
-from vidjax import checkpoint, parallel, train
+from vidjax import checkpoint, parallel, steps, train
 from vidjax.models import build_model
 
 STEPS = 4
@@ -137,8 +137,8 @@ def test_two_processes_train_and_evaluate_like_one(uneven_root, tmp_path):
   # Each run's final checkpoint restores in this process (1 process, 8 devices).
   config = tiny_config(uneven_root, **{'model.name': 'single_frame', 'train.num_steps': STEPS})
   model = build_model(config.model, 12)
-  tx, _ = train.make_optimizer(config.optim, config.train.num_steps)
-  _, abstract = train.abstract_state(config, model, tx, parallel.make_mesh())
+  tx, _ = steps.make_optimizer(config.optim, config.train.num_steps)
+  _, abstract = steps.abstract_state(config, model, tx, parallel.make_mesh())
   params = {}
   for name in ('one', 'two'):
     ckpt = checkpoint.Checkpointer(tmp_path / name)

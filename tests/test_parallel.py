@@ -6,7 +6,6 @@ replicated step does; a checkpoint saved on 8 devices restores onto 4 (and
 back), replicated or FSDP, with its arrays equal, then trains on.
 (tests/test_multihost.py runs 2 real processes.)
 """
-import functools
 import json
 
 import jax
@@ -14,11 +13,12 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from tests.conftest import tiny_config
-from vidjax import checkpoint, parallel, train
+from tests.conftest import classifier, tiny_config
+from vidjax import checkpoint, parallel, steps, train
 from vidjax.data import pipeline
+from vidjax.data.records import Record
 from vidjax.errors import UserError
-from vidjax.models import build_model
+from vidjax.tasks import classification
 
 SMALL = {'model.name': 'single_frame'}  # The quickest model to compile.
 
@@ -66,8 +66,9 @@ def _train_batches(records, names, process_index, process_count, count, state=No
     data.flip = True
     data.color_jitter = (0.3, 0.3, 0.3)
   failures = pipeline.FailureCounter('train', 0.5)
+  targets, mix = classification.training_targets(data, names, seed=5)
   it = iter(pipeline.train_dataset(records, data, batch_size=4, seed=5, failures=failures,
-                                   class_names=names, process_index=process_index,
+                                   targets=targets, batch_fn=mix, process_index=process_index,
                                    process_count=process_count))
   if state is not None:
     it.set_state(state)
@@ -78,8 +79,9 @@ def _train_batches(records, names, process_index, process_count, count, state=No
 def test_each_process_reads_its_rows_of_the_single_process_batches(tiny_actions_root, tmp_path):
   lines = (tiny_actions_root / 'train.csv').read_text().splitlines()[1:11]
   names = (tiny_actions_root / 'classes.txt').read_text().split()
-  records = [(str(tiny_actions_root / p), names.index(c)) for p, c in (l.split(',') for l in lines)]
-  records.append((str(tmp_path / 'missing.mp4'), 0))  # Fails: replaced in its row.
+  records = [Record(str(tiny_actions_root / p), {'label': names.index(c)})
+             for p, c in (l.split(',') for l in lines)]
+  records.append(Record(str(tmp_path / 'missing.mp4'), {'label': 0}))  # Fails: replaced in its row.
   one, _, failures = _train_batches(records, names, 0, 1, 4)
   assert str(tmp_path / 'missing.mp4') in failures.failed  # 16 rows of an 11-video epoch.
   halves = [_train_batches(records, names, p, 2, 4) for p in (0, 1)]
@@ -126,15 +128,15 @@ def test_fsdp_spec_by_hand(shape, data, expected):
 
 
 def _model_and_optimizer(config):
-  model = build_model(config.model, 12)
-  tx, schedule = train.make_optimizer(config.optim, config.train.num_steps)
+  _, model = classifier(config)
+  tx, schedule = steps.make_optimizer(config.optim, config.train.num_steps)
   return model, tx, schedule
 
 
 def test_fsdp_shards_big_parameters_and_their_adam_moments(tmp_path):
   config = tiny_config(tmp_path, **SMALL, **{'mesh.param_sharding': 'fsdp'})
   model, tx, _ = _model_and_optimizer(config)
-  _, abstract = train.abstract_state(config, model, tx, parallel.make_mesh())
+  _, abstract = steps.abstract_state(config, model, tx, parallel.make_mesh())
   specs = {jax.tree_util.keystr(path): (leaf.shape, leaf.sharding.spec)
            for path, leaf in jax.tree_util.tree_leaves_with_path(abstract)}
   sharded = {k: v for k, v in specs.items() if v[1] != P()}
@@ -151,12 +153,10 @@ def test_fsdp_shards_big_parameters_and_their_adam_moments(tmp_path):
 
 def _train(config, state, shardings, mesh, batches):
   """Losses of `batches` from `state`, jitted with the state's `shardings`."""
-  model, tx, schedule = _model_and_optimizer(config)
-  step = jax.jit(functools.partial(train.train_step, model=model, tx=tx, schedule=schedule,
-                                   num_classes=12, label_smoothing=0.1, mean=(0.5,) * 3,
-                                   std=(0.25,) * 3, seed=0),
-                 in_shardings=(shardings, parallel.batch_sharding(mesh)),
-                 out_shardings=(shardings, parallel.replicated(mesh)))
+  task, model = classifier(config)
+  tx, schedule = steps.make_optimizer(config.optim, config.train.num_steps)
+  step = steps.make_update_step(config, task.loss_fn(model), tx, schedule, shardings, mesh,
+                                donate=False)
   losses = []
   for batch in batches:
     state, metrics = step(state, parallel.global_batch(batch, mesh))
@@ -171,7 +171,7 @@ def test_fsdp_step_equals_the_replicated_step(tmp_path):
   mesh = parallel.make_mesh()
   config = tiny_config(tmp_path, **SMALL)
   model, tx, _ = _model_and_optimizer(config)
-  state, abstract = train.create_state(config, model, tx, mesh)
+  state, abstract = steps.create_state(config, model, tx, mesh)
   replicated = jax.tree.map(lambda s: s.sharding, abstract)
   fsdp = parallel.state_shardings(abstract, mesh, 'fsdp')
   fsdp_state = jax.device_put(state, fsdp)  # The same numbers, FSDP layout.
@@ -188,7 +188,7 @@ def test_fsdp_step_equals_the_replicated_step(tmp_path):
 
 def _restore(workdir, config, mesh):
   model, tx, _ = _model_and_optimizer(config)
-  _, abstract = train.abstract_state(config, model, tx, mesh)
+  _, abstract = steps.abstract_state(config, model, tx, mesh)
   ckpt = checkpoint.Checkpointer(workdir)
   try:
     state, step = ckpt.restore_latest(abstract)

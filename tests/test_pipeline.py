@@ -11,8 +11,12 @@ import numpy as np
 import pytest
 
 from tests.conftest import tiny_config, tiny_data
-from vidjax import metrics, train
-from vidjax.data import decode, pipeline, sampling, testing, transforms
+from vidjax import train
+from vidjax.metrics import classification as metrics
+from vidjax.data import clips, decode, pipeline, sampling, testing, transforms
+from vidjax.data.records import Record
+from vidjax.tasks import classification
+from vidjax.tasks.classification import LabelTargets
 
 DATA = tiny_config('').data
 N = 32  # Frames of the sampling test video.
@@ -22,10 +26,14 @@ def _with_workers(workers):
   return tiny_data(num_workers=workers)
 
 
+def R(path, label):  # noqa: N802  A labelled record, as the registry makes them.
+  return Record(str(path), {'label': label})
+
+
 def _records(root, split):
   lines = (root / f'{split}.csv').read_text().splitlines()[1:]
   names = (root / 'classes.txt').read_text().split()
-  return [(str(root / p), names.index(label)) for p, label in (l.split(',') for l in lines)]
+  return [R(root / p, names.index(label)) for p, label in (l.split(',') for l in lines)]
 
 
 @pytest.fixture(scope='module')
@@ -50,17 +58,18 @@ def videos(tmp_path_factory):
 def _eval_rows(records, data, batch_size=8, max_fraction=0.9):
   failures = pipeline.FailureCounter('val', max_fraction, min_seen=len(records))
   num_batches = -(-len(records) * pipeline.views_per_video(data) // batch_size)
-  batches = list(pipeline.eval_batches(records, data, batch_size=batch_size,
+  batches = list(pipeline.eval_batches(records, data, batch_size=batch_size, targets=LabelTargets(),
                                        num_batches=num_batches, failures=failures))
   assert len(batches) == num_batches
   cat = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
   return {k: v[cat['mask']] for k, v in cat.items()}, failures
 
 
-def _train_clips(records, data, count, seed=0, **kwargs):
+def _train_clips(records, data, count, seed=0, class_names=('a', 'b', 'c', 'd')):
   failures = pipeline.FailureCounter('train', 0.5)
+  targets, mix = classification.training_targets(data, class_names, seed)
   it = iter(pipeline.train_dataset(records, data, batch_size=len(records), seed=seed,
-                                   failures=failures, **kwargs))
+                                   failures=failures, targets=targets, batch_fn=mix))
   return [next(it) for _ in range(count)]
 
 
@@ -68,7 +77,7 @@ def _train_clips(records, data, count, seed=0, **kwargs):
 
 def test_dense_training_clips_are_strided_runs_with_random_starts(videos):
   data = tiny_data(num_frames=4, frame_stride=3)
-  batches = _train_clips([(videos['levels'], 0)] * 4, data, 3)
+  batches = _train_clips([R(videos['levels'], 0)] * 4, data, 3)
   starts = set()
   for clip in np.concatenate([b['video'] for b in batches]):
     got = testing.nearest_frames(clip, N)
@@ -81,7 +90,7 @@ def test_dense_training_clips_are_strided_runs_with_random_starts(videos):
 
 def test_dense_multiview_eval_takes_evenly_spread_clips(videos):
   data = tiny_data(num_frames=4, frame_stride=3, eval_num_clips=3)
-  rows, _ = _eval_rows([(videos['levels'], 0)], data)
+  rows, _ = _eval_rows([R(videos['levels'], 0)], data)
   # Span 10, starts 0..22 in 3 parts of 23/3: centres floor(3.83, 11.5, 19.2).
   got = [testing.nearest_frames(v, N).tolist() for v in rows['video']]
   assert got == [[3, 6, 9, 12], [11, 14, 17, 20], [19, 22, 25, 28]]
@@ -90,13 +99,13 @@ def test_dense_multiview_eval_takes_evenly_spread_clips(videos):
 
 def test_segment_sampling_random_in_training_centred_in_eval(videos):
   data = tiny_data(num_frames=4, sampling='segments')
-  for batch in _train_clips([(videos['levels'], 0)] * 4, data, 2):
+  for batch in _train_clips([R(videos['levels'], 0)] * 4, data, 2):
     for clip in batch['video']:
       got = testing.nearest_frames(clip, N)
       assert all(8 * k <= got[k] < 8 * (k + 1) for k in range(4)), got  # Segments of 8.
-  rows, _ = _eval_rows([(videos['levels'], 0)], data)
+  rows, _ = _eval_rows([R(videos['levels'], 0)], data)
   assert testing.nearest_frames(rows['video'][0], N).tolist() == [4, 12, 20, 28]
-  rows, _ = _eval_rows([(videos['levels'], 0)], tiny_data(num_frames=4, sampling='segments',
+  rows, _ = _eval_rows([R(videos['levels'], 0)], tiny_data(num_frames=4, sampling='segments',
                                                       eval_num_clips=2))
   got = [testing.nearest_frames(v, N).tolist() for v in rows['video']]
   assert got == [[2, 10, 18, 26], [6, 14, 22, 30]]  # Quarter and three-quarter points.
@@ -105,7 +114,7 @@ def test_segment_sampling_random_in_training_centred_in_eval(videos):
 @pytest.mark.parametrize('mode,expected', [('loop', [0, 3, 0, 3]), ('pad', [0, 3, 5, 5])])
 def test_short_videos_loop_or_pad(videos, mode, expected):
   # 6 frames, clip of 4 at stride 3 spans 10.
-  rows, _ = _eval_rows([(videos['short'], 0)], tiny_data(num_frames=4, frame_stride=3,
+  rows, _ = _eval_rows([R(videos['short'], 0)], tiny_data(num_frames=4, frame_stride=3,
                                                       short_videos=mode))
   assert testing.nearest_frames(rows['video'][0], 6).tolist() == expected
 
@@ -121,7 +130,7 @@ def test_unknown_mode_is_a_one_line_error():
 def test_three_crops_per_clip_along_the_long_side(videos, name):
   data = tiny_data(num_frames=4, frame_stride=2, eval_num_clips=2, eval_crop='three')
   assert pipeline.views_per_video(data) == 6
-  rows, _ = _eval_rows([(videos[name], 0)], data)
+  rows, _ = _eval_rows([R(videos[name], 0)], data)
   assert rows['video'].shape == (6, 4, 32, 32, 3)
   frames = decode.read_frames(videos[name])  # [12, 32, 48, 3] or [12, 48, 32, 3]
   expected = []
@@ -133,14 +142,14 @@ def test_three_crops_per_clip_along_the_long_side(videos, name):
 
 
 def test_multiview_softmax_is_averaged_per_video(videos):
-  records = [(videos['static'], 1), (videos['levels'], 0), (videos['portrait'], 1)]
+  records = [R(videos['static'], 1), R(videos['levels'], 0), R(videos['portrait'], 1)]
   data = tiny_data(num_frames=4, frame_stride=2, eval_num_clips=2, eval_crop='three',
                height=24, width=24)
   rows, _ = _eval_rows(records, data, batch_size=4)
   assert len(rows['index']) == 3 * 6
   for video in range(3):
     assert (rows['index'] == video).sum() == 6 and (rows['label'][rows['index'] == video] ==
-                                                    records[video][1]).all()
+                                                    records[video].annotation['label']).all()
   # A stand-in model: softmax of each view's channel means.
   logits = rows['video'].astype(np.float64).mean(axis=(1, 2, 3)) / 20  # [rows, 3]
   probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
@@ -154,13 +163,14 @@ def test_multiview_softmax_is_averaged_per_video(videos):
 def test_eval_batches_refuses_too_few_batches(videos):
   data = tiny_data(eval_num_clips=2)
   with pytest.raises(ValueError, match='views_per_video'):
-    list(pipeline.eval_batches([(videos['levels'], 0)] * 5, data, batch_size=4, num_batches=2,
-                               failures=pipeline.FailureCounter('val', 0.5)))
+    list(pipeline.eval_batches([R(videos['levels'], 0)] * 5, data, batch_size=4, num_batches=2,
+                               failures=pipeline.FailureCounter('val', 0.5),
+                               targets=LabelTargets()))
 
 
 def test_prediction_reads_the_centre_view(videos):
   data = tiny_data(num_frames=4, frame_stride=3, eval_num_clips=3, eval_crop='three')
-  clip = pipeline.read_clip_for_prediction(videos['levels'], data)
+  clip = clips.read_clip_for_prediction(videos['levels'], data)
   assert clip.shape == (4, 32, 32, 3)
   assert testing.nearest_frames(clip, N).tolist() == [11, 14, 17, 20]
 
@@ -173,7 +183,7 @@ def test_flip_uses_the_label_map_for_direction_classes(videos):
 
   def flips_and_labels(label, label_map):
     data = tiny_data(num_frames=2, height=32, width=48, flip=True, flip_label_map=label_map)
-    batch = _train_clips([(videos['static'], label)] * 8, data, 1, class_names=names)[0]
+    batch = _train_clips([R(videos['static'], label)] * 8, data, 1, class_names=names)[0]
     first = batch['video'][:, 0].astype(np.int32)  # [B, H, W, 3]
     flipped = first[:, :, :8].mean(axis=(1, 2, 3)) > first[:, :, -8:].mean(axis=(1, 2, 3))
     return flipped, batch['label']  # The dark strip moved to the right: flipped.
@@ -191,7 +201,7 @@ def test_crop_flip_and_colour_are_the_same_for_every_frame(videos):
   data = tiny_data(num_frames=4, frame_stride=2, height=24, width=24, train_crop='random_resized',
                crop_scale=(0.2, 0.6), flip=True, flip_label_map=False,
                color_jitter=(0.4, 0.4, 0.4))
-  batch = _train_clips([(videos['static'], 0)] * 6, data, 1, class_names=['a'])[0]
+  batch = _train_clips([R(videos['static'], 0)] * 6, data, 1, class_names=['a'])[0]
   video = batch['video'].astype(np.int32)  # [6, 4, 24, 24, 3] of static frames.
   assert batch['video'].shape == (6, 4, 24, 24, 3)
   assert np.abs(video - video[:, :1]).max() <= 2  # Frames of a clip alike (codec noise).
@@ -201,14 +211,14 @@ def test_crop_flip_and_colour_are_the_same_for_every_frame(videos):
 
 def test_center_crop_in_training_keeps_the_aspect(videos):
   data = tiny_data(num_frames=2, height=32, width=32, train_crop='center')
-  clip = _train_clips([(videos['static'], 0)], data, 1)[0]['video'][0]
+  clip = _train_clips([R(videos['static'], 0)], data, 1)[0]['video'][0]
   frames = decode.read_frames(videos['static'], [0])  # [1, 32, 48, 3]
   np.testing.assert_array_equal(clip[0], frames[0, :, 8:40])
 
 
 def test_short_side_decode_scaling(videos):
   data = tiny_data(num_frames=2, height=16, width=16, eval_crop='center', eval_short_side=16)
-  rows, _ = _eval_rows([(videos['static'], 0)], data)
+  rows, _ = _eval_rows([R(videos['static'], 0)], data)
   assert rows['video'].shape == (1, 2, 16, 16, 3)
   frames = decode.read_frames(videos['static'], [0], height=16, width=24)  # 32x48 -> 16x24.
   np.testing.assert_array_equal(rows['video'][0, 0], frames[0, :, 4:20])
@@ -232,12 +242,6 @@ def test_mixup_and_cutmix_targets(tiny_actions_root):
   assert len({b['target'].round(4).tobytes() for b in batches}) == 4
 
 
-def test_mixing_needs_class_names(videos):
-  with pytest.raises(ValueError, match='class_names'):
-    pipeline.train_dataset([(videos['levels'], 0)], tiny_data(mixup_alpha=0.2), batch_size=1, seed=0,
-                           failures=pipeline.FailureCounter('train', 0.5))
-
-
 # ---------------------------------------------------------------- bad data
 
 def test_train_batches_are_independent_of_worker_count(tiny_actions_root):
@@ -246,7 +250,7 @@ def test_train_batches_are_independent_of_worker_count(tiny_actions_root):
   def first_batches(workers):
     failures = pipeline.FailureCounter('train', 0.5)
     it = iter(pipeline.train_dataset(records, _with_workers(workers), batch_size=4, seed=3,
-                                     failures=failures))
+                                     failures=failures, targets=LabelTargets()))
     return [next(it) for _ in range(3)]
 
   for a, b in zip(first_batches(0), first_batches(1)):
@@ -258,10 +262,10 @@ def test_unreadable_videos_are_skipped_and_counted(tiny_actions_root, tmp_path):
   records = _records(tiny_actions_root, 'val')
   garbage = tmp_path / 'garbage.mp4'
   garbage.write_bytes(b'not a video' * 100)
-  bad = [(str(garbage), 0), (str(tmp_path / 'missing.mp4'), 1)]
+  bad = [R(garbage, 0), R(tmp_path / 'missing.mp4', 1)]
   failures = pipeline.FailureCounter('val', max_fraction=0.5, min_seen=14)
   batches = list(pipeline.eval_batches(bad[:1] + records + bad[1:], DATA, batch_size=8,
-                                       num_batches=2, failures=failures))
+                                       num_batches=2, failures=failures, targets=LabelTargets()))
   assert len(batches) == 2
   assert sum(int(b['mask'].sum()) for b in batches) == len(records)
   assert failures.seen == len(records) + 2
@@ -296,12 +300,12 @@ def test_every_kind_of_bad_file_is_skipped_with_its_reason(videos, tmp_path):
       'corrupt_mid': (_damaged(noisy, tmp_path / 'mid.mp4', break_framing), 'past decodable end'),
       'missing': (str(tmp_path / 'missing.mp4'), 'file not found'),
   }
-  good = [(videos['levels'], 0), (noisy, 1)]
+  good = [R(videos['levels'], 0), R(noisy, 1)]
   av1 = testing.av1_encoder()
   if av1:  # decord cannot read AV1; PyAV can: a good video, not a failure.
-    good.append((testing.write_video(str(tmp_path / 'av1.mp4'), testing.fake_frames(N, 32, 32),
-                                     codec=av1), 2))
-  records = [(path, 3) for path, _ in bad.values()] + good
+    good.append(R(testing.write_video(str(tmp_path / 'av1.mp4'), testing.fake_frames(N, 32, 32),
+                                      codec=av1), 2))
+  records = [R(path, 3) for path, _ in bad.values()] + good
   data = tiny_data(num_frames=4, frame_stride=3)
   rows, failures = _eval_rows(records, data)
   assert sorted(rows['index'].tolist()) == list(range(len(bad), len(records)))
@@ -313,7 +317,8 @@ def test_every_kind_of_bad_file_is_skipped_with_its_reason(videos, tmp_path):
     assert testing.nearest_frames(av1_row, N).tolist() == [11, 14, 17, 20]
   # A training stream skips them too, and the run goes on.
   train_failures = pipeline.FailureCounter('train', 0.9)
-  it = iter(pipeline.train_dataset(records, data, batch_size=2, seed=0, failures=train_failures))
+  it = iter(pipeline.train_dataset(records, data, batch_size=2, seed=0, failures=train_failures,
+                                   targets=LabelTargets()))
   for _ in range(3):
     assert next(it)['video'].shape == (2, 4, 32, 32, 3)
 
@@ -332,7 +337,7 @@ def test_a_stuck_decode_times_out_and_is_counted(videos, monkeypatch):
   monkeypatch.setattr(decode, '_read_clip', stuck)
   data = tiny_data(decode_timeout_s=0.3)
   try:
-    rows, failures = _eval_rows([(slow, 0), (videos['levels'], 1)], data)
+    rows, failures = _eval_rows([R(slow, 0), R(videos['levels'], 1)], data)
   finally:
     release.set()
   assert failures.failed == {slow: 'timed out after 0.3s'}
@@ -340,9 +345,10 @@ def test_a_stuck_decode_times_out_and_is_counted(videos, monkeypatch):
 
 
 def test_too_many_failures_stop_with_one_line(tmp_path):
-  bad = [(str(tmp_path / f'missing_{i}.mp4'), 0) for i in range(30)]
+  bad = [R(tmp_path / f'missing_{i}.mp4', 0) for i in range(30)]
   failures = pipeline.FailureCounter('train', max_fraction=0.05)
-  it = iter(pipeline.train_dataset(bad, DATA, batch_size=2, seed=0, failures=failures))
+  it = iter(pipeline.train_dataset(bad, DATA, batch_size=2, seed=0, failures=failures,
+                                   targets=LabelTargets()))
   with pytest.raises(pipeline.DataError) as e:
     next(it)
   message = str(e.value)

@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import tiny_config
 from vidjax import checkpoint
 from vidjax.data import pipeline
+from vidjax.data.records import Record
+from vidjax.tasks import classification
 
 SAVE_AT, MORE = 3, 3
 
@@ -20,7 +22,8 @@ SAVE_AT, MORE = 3, 3
 def _records(root, split):
   lines = (root / f'{split}.csv').read_text().splitlines()[1:]
   names = (root / 'classes.txt').read_text().split()
-  return [(str(root / p), names.index(label)) for p, label in (l.split(',') for l in lines)], names
+  return [Record(str(root / p), {'label': names.index(label)})
+          for p, label in (l.split(',') for l in lines)], names
 
 
 def _iterator(records, names, workers):
@@ -33,8 +36,9 @@ def _iterator(records, names, workers):
     data.mixup_alpha = 0.8
     data.cutmix_alpha = 1.0
   failures = pipeline.FailureCounter('train', 0.5)
+  targets, mix = classification.training_targets(data, names, seed=7)
   return iter(pipeline.train_dataset(records, data, batch_size=4, seed=7, failures=failures,
-                                     class_names=names))
+                                     targets=targets, batch_fn=mix))
 
 
 def test_resumed_batches_equal_the_uninterrupted_run_byte_for_byte(tiny_actions_root, tmp_path):

@@ -4,21 +4,21 @@ A recompilation inside the loop costs seconds to minutes per step (the
 bench's compile column), and it is silent: the loop just gets slower. It
 happens when something the step depends on changes between calls -- a
 shape, a dtype, a weak type, a Python scalar that is traced, a sharding.
-So the loop's pattern is replayed here (new host batches placed with
-`parallel.global_batch`, the donated state fed back, metrics fetched every
-few steps as train.py does) and compilations are counted two ways: JAX's
-compile log (`jax_log_compiles`) and the jitted step's cache size.
+So the loop's pattern is replayed here for every family (new host batches
+placed with `parallel.global_batch`, the donated state fed back, metrics
+fetched every few steps as train.py does), with the step built by the one
+builder the loop uses (`steps.make_update_step`); and the loop itself is run
+and the step it really ran is checked. Compilations are counted two ways:
+JAX's compile log (`jax_log_compiles`) and the jitted step's cache size.
 """
-import functools
 import logging
 
 import jax
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_config
-from vidjax import parallel, train
-from vidjax.models import build_model
+from tests.conftest import classifier, tiny_config
+from vidjax import parallel, steps, train
 
 STEPS = 20
 STA = 'model.space_time_attention.'
@@ -60,17 +60,10 @@ def test_no_recompilation_across_20_steps(family, tmp_path, compile_log):
   config = tiny_config(tmp_path, **{'model.name': family, **FAMILIES[family]})
   num_classes, batch_size = 12, 2
   mesh = parallel.make_mesh(1, 1)  # One of conftest's 8 CPU devices.
-  model = build_model(config.model, num_classes)
-  tx, schedule = train.make_optimizer(config.optim, config.train.num_steps)
-  state, abstract = train.create_state(config, model, tx, mesh)
-  state_sharding = jax.tree.map(lambda s: s.sharding, abstract)
-  step_fn = jax.jit(
-      functools.partial(train.train_step, model=model, tx=tx, schedule=schedule,
-                        num_classes=num_classes, label_smoothing=config.optim.label_smoothing,
-                        mean=tuple(config.data.mean), std=tuple(config.data.std),
-                        seed=config.seed, inject_nan_at_step=config.train.inject_nan_at_step),
-      in_shardings=(state_sharding, parallel.batch_sharding(mesh)),
-      out_shardings=(state_sharding, parallel.replicated(mesh)), donate_argnums=(0,))
+  task, model = classifier(config, num_classes)
+  tx, schedule = steps.make_optimizer(config.optim, config.train.num_steps)
+  state, abstract = steps.create_state(config, model, tx, mesh)
+  step_fn = steps.make_update_step(config, task.loss_fn(model), tx, schedule, abstract, mesh)
   rng = np.random.default_rng(0)
   d = config.data
 
@@ -92,8 +85,20 @@ def test_no_recompilation_across_20_steps(family, tmp_path, compile_log):
       pending = []
   assert int(state.step) == STEPS
   assert all(np.isfinite(losses)) and len(losses) == STEPS
-  assert any('train_step' in name for name in compile_log.names[:compiled_after_first]), (
+  assert any('update_step' in name for name in compile_log.names[:compiled_after_first]), (
       'the compile log did not see the first compilation; the counter is broken')
   recompiled = compile_log.names[compiled_after_first:]
   assert not recompiled, f'compiled again after step 1: {recompiled}'
   assert step_fn._cache_size() == 1
+
+
+def test_the_training_loop_compiles_its_step_once(tiny_actions_root, tmp_path, compile_log):
+  """The step train_and_evaluate really runs: 20 steps, logs, a checkpoint, evaluations."""
+  config = tiny_config(tiny_actions_root, **{'train.num_steps': STEPS, 'train.log_every': 5,
+                                             'train.eval_every': 10,
+                                             'train.checkpoint_every': 10})
+  final = train.train_and_evaluate(config, tmp_path / 'run')
+  assert int(final['state'].step) == STEPS
+  updates = [name for name in compile_log.names if 'update_step' in name]
+  assert len(updates) == 1, compile_log.names
+  assert final['step_fn']._cache_size() == 1

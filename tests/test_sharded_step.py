@@ -6,8 +6,8 @@ parameters must still be the 1-device step's, up to float summation order.
 Each family starts from its real config file, shrunk, and steps with the
 library's own pieces, bound as `train.train_and_evaluate` binds them: the
 task's model and loss (vidjax/tasks/), the state's shardings from
-`train.abstract_state`, the batch placed by `parallel.global_batch`, and
-`train.update_step` jitted with those shardings and donation.
+`steps.abstract_state`, the batch placed by `parallel.global_batch`, and
+`steps.update_step` jitted with those shardings and donation.
 
 The optimizer is plain SGD without clipping or weight decay, so that the
 update is linear in the gradient: equal parameters then mean equal gradients.
@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import REPO
 from tests.test_convlstm import _init
 from vidjax import config as config_lib
-from vidjax import parallel, tasks, train
+from vidjax import parallel, steps, tasks
 
 BATCH = 8  # One example per device on the 8-device mesh.
 NUM_CLASSES = 5
@@ -92,18 +92,18 @@ def _batch(config, seed: int = 0) -> dict:
 def step_on_mesh(config, mesh, batch):
   """(metrics, initial params, updated params) of one step, as train_and_evaluate runs it.
 
-  The state has the layout `train.abstract_state` gives it on `mesh`, with
+  The state has the layout `steps.abstract_state` gives it on `mesh`, with
   parameters drawn in numpy (`_init`): compiling `model.init`'s initialisers
   costs seconds per model on CPU, twice per family, and the property holds
   for any parameters.
   """
   task = tasks.get(config)
   model = task.build_model({'class_names': [f'class_{i}' for i in range(NUM_CLASSES)]})
-  tx, schedule = train.make_optimizer(config.optim, config.train.num_steps)
-  _, abstract = train.abstract_state(config, model, tx, mesh)
+  tx, schedule = steps.make_optimizer(config.optim, config.train.num_steps)
+  _, abstract = steps.abstract_state(config, model, tx, mesh)
   params = _init(model, np.zeros((1, *task.input_shape), np.float32), **task.apply_kwargs)
   initial = jax.device_get(params)
-  state = train.TrainState(step=np.int32(0), params=params, opt_state=tx.init(params),
+  state = steps.TrainState(step=np.int32(0), params=params, opt_state=tx.init(params),
                            nonfinite_step=np.int32(-1), nonfinite_what=np.int32(0),
                            nonfinite_count=np.int32(0))
   state_sharding = jax.tree.map(lambda s: s.sharding, abstract)
@@ -111,12 +111,8 @@ def step_on_mesh(config, mesh, batch):
   device_batch = parallel.global_batch(batch, mesh)
   rows = {shard.data.shape[0] for shard in device_batch['video'].addressable_shards}
   assert rows == {BATCH // mesh.shape[parallel.DATA_AXIS]}  # Really split over the devices.
-  step = jax.jit(
-      functools.partial(train.update_step, loss_fn=task.loss_fn(model), tx=tx,
-                        schedule=schedule, seed=config.seed),
-      in_shardings=(state_sharding, parallel.batch_sharding(mesh)),
-      out_shardings=(state_sharding, parallel.replicated(mesh)),
-      donate_argnums=(0,)).lower(state, device_batch).compile(FAST_COMPILE)
+  step = steps.make_update_step(config, task.loss_fn(model), tx, schedule, abstract, mesh).lower(
+      state, device_batch).compile(FAST_COMPILE)
   state, metrics = step(state, device_batch)
   return jax.device_get(metrics), initial, jax.device_get(state.params)
 

@@ -1,10 +1,10 @@
-"""`python -m vidjax.models.summary`: a config's cost without training, for every task."""
+"""`python -m vidjax.summary`: a config's cost without training, for every task."""
 import subprocess
 import sys
 
 from tests.conftest import REPO
 from vidjax import config as config_lib
-from vidjax.models import summary
+from vidjax import summary
 
 
 def test_classifier_and_forecaster_counts():
@@ -22,7 +22,7 @@ def test_classifier_and_forecaster_counts():
 
 
 def test_command_line_prints_one_line_and_rejects_typos():
-  run = lambda *a: subprocess.run([sys.executable, '-m', 'vidjax.models.summary', *a], cwd=REPO,
+  run = lambda *a: subprocess.run([sys.executable, '-m', 'vidjax.summary', *a], cwd=REPO,
                                   capture_output=True, text=True, timeout=300)
   ok = run('--config', 'configs/single_frame.py')
   assert ok.returncode == 0, ok.stderr

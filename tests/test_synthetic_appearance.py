@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import tiny_data
-from vidjax.data import datasets, sources
+from vidjax.data import datasets, registry
 from vidjax.data import synthetic_actions as sa
 from vidjax.data import synthetic_appearance as ap
 
@@ -98,7 +98,7 @@ def test_layout_and_the_loaders(tiny_root):
     rows = list(csv.reader(f))
   assert rows[0] == ['path', 'label'] and len(rows) == 1 + 10 * 2
   assert rows[1] == ['videos/train/digit_0_0000.mp4', 'digit_0']
-  found = datasets.load_dataset('csv', str(tiny_root), 'test')  # What sources reads it as.
+  found = datasets.load_dataset('csv', str(tiny_root), 'test')  # What the registry reads it as.
   assert found.class_names == list(ap.CLASS_NAMES) and len(found) == 10 and not found.missing
   assert [r.label for r in found.records] == list(range(10))
 
@@ -106,7 +106,7 @@ def test_layout_and_the_loaders(tiny_root):
 def test_the_cli_generates_it_on_first_use(tmp_path):
   data = tiny_data(dataset='synthetic_appearance', root=str(tmp_path / 'appearance'),
                    synthetic_clips_per_class=(1, 1, 1))
-  split = sources.load_split(data, 'train')
+  split = registry.load_split(data, 'train')
   assert len(split.records) == 10 and split.class_names == list(ap.CLASS_NAMES)
 
 

@@ -1,5 +1,4 @@
 """The training loop: sharded steps, exact resume, outputs, the NaN guard."""
-import functools
 import json
 
 import jax
@@ -7,21 +6,15 @@ import ml_collections
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_config
-from vidjax import parallel, train
-from vidjax.models import build_model
+from tests.conftest import classifier, tiny_config
+from vidjax import parallel, steps, train
 
 
 def _steps_on_mesh(config, mesh, batches):
-  model = build_model(config.model, 12)
-  tx, schedule = train.make_optimizer(config.optim, config.train.num_steps)
-  state, abstract = train.create_state(config, model, tx, mesh)
-  state_sharding = jax.tree.map(lambda s: s.sharding, abstract)
-  step = jax.jit(functools.partial(train.train_step, model=model, tx=tx, schedule=schedule,
-                                   num_classes=12, label_smoothing=0.1, mean=(0.5,) * 3,
-                                   std=(0.25,) * 3, seed=0),
-                 in_shardings=(state_sharding, parallel.batch_sharding(mesh)),
-                 out_shardings=(state_sharding, parallel.replicated(mesh)), donate_argnums=(0,))
+  task, model = classifier(config)
+  tx, schedule = steps.make_optimizer(config.optim, config.train.num_steps)
+  state, abstract = steps.create_state(config, model, tx, mesh)
+  step = steps.make_update_step(config, task.loss_fn(model), tx, schedule, abstract, mesh)
   losses = []
   for batch in batches:
     state, metrics = step(state, parallel.global_batch(batch, mesh))
@@ -92,7 +85,7 @@ def test_adaptive_optimizers_ignore_the_loss_scale(name):
   optim = ml_collections.ConfigDict(dict(
       name=name, learning_rate=1e-3, warmup_steps=0, schedule='constant', weight_decay=0.0,
       momentum=0.9, grad_clip_norm=0.0))
-  tx, _ = train.make_optimizer(optim, num_steps=10)
+  tx, _ = steps.make_optimizer(optim, num_steps=10)
   params = {'w': np.zeros(64, np.float32)}
   rng = np.random.default_rng(0)
   grads = (rng.choice([-1, 1], 64) * rng.uniform(0.5, 2.0, 64)).astype(np.float32)

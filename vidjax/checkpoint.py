@@ -6,13 +6,21 @@ One orbax step directory holds three items:
 - `data`: the grain iterator's position, so a resumed run reads exactly the
   batches it would have read; written by every process (as grain does) and
   read back by any number of processes (`DataPositionHandler`);
-- `meta`: the model config and class names, so a workdir holding another
-  model's checkpoint is refused with a message naming the difference.
+- `meta`: the model config and class names (and, from the training loop,
+  the `optim` settings), so a workdir holding another model's checkpoint is
+  refused with a message naming the difference.
 
 orbax never falls back from a broken newest step by itself; `restore_latest`
 walks back to the newest step that restores, naming each one it skips and
 moving it to `workdir/checkpoints_broken/` (kept for inspection, and out of
 the way of the step that will be saved again under its number).
+
+A step that cannot be read is broken; a step that reads but holds another
+tree than this config builds (another optimizer, another model) is the
+user's mismatch: a one-line `CheckpointError`, and nothing is moved. The two
+are told apart before restoring, by comparing the saved tree's metadata with
+the abstract state. `restore_params` reads only `state.params`, so evaluate
+and predict work whatever the optimizer settings.
 """
 from __future__ import annotations
 
@@ -41,6 +49,44 @@ class CheckpointError(UserError):
 def _one_line(error: Exception) -> str:
   text = str(error).strip().splitlines()
   return f'{type(error).__name__}: {text[0][:160]}' if text else type(error).__name__
+
+
+# The `optim` settings that decide the optimizer state's tree; a change of any
+# other (learning rate, schedule, decay) is allowed on resume, as when
+# fine-tuning, and logged. A tree change they miss is caught by `_first_difference`.
+OPTIM_STATE_KEYS = ('name',)
+
+
+def _leaf_shapes(tree: Any) -> dict[str, tuple | None]:
+  """{'opt_state.1.0.mu.params.conv.kernel': shape} for a state or its saved metadata.
+
+  Both a TrainState of ShapeDtypeStructs and orbax's saved metadata (nested
+  dicts and lists) flatten to the same dotted paths; empty nodes have no leaves.
+  """
+  name = lambda k: str(getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k))))
+  leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+  return {'.'.join(map(name, path)): getattr(leaf, 'shape', None) for path, leaf in leaves}
+
+
+def _first_difference(saved: dict, current: dict) -> tuple[str, str] | None:
+  """(path, how it differs) for the first leaf of this config's tree that the checkpoint lacks
+  or holds at another shape, else the first leaf only the checkpoint has; None if they agree."""
+  extra = [path for path in saved if path not in current]
+  for path, shape in current.items():
+    if path not in saved:
+      instead = f' but has {_short(extra[0])}' if extra else ''
+      return path, f'the checkpoint has no {_short(path)}{instead}'
+    if saved[path] is not None and shape is not None and tuple(saved[path]) != tuple(shape):
+      return path, (f'{path} has shape {tuple(saved[path])} in the checkpoint but '
+                    f'{tuple(shape)} in this config')
+  if extra:
+    return extra[0], f'the checkpoint has {_short(extra[0])}, which this config does not build'
+  return None
+
+
+def _short(path: str) -> str:
+  # An optimizer state's path up to the parameters it mirrors: opt_state.1.0.mu
+  return path.split('.params.')[0] if path.startswith('opt_state.') else path
 
 
 def _is_disk_full(error: Exception) -> bool:
@@ -149,6 +195,18 @@ class Checkpointer:
   def read_meta(self, step: int) -> dict:
     return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
 
+  def read_state_shapes(self, step: int) -> dict[str, tuple | None]:
+    """The saved state's leaf paths and shapes, from its metadata; reads no arrays."""
+    handler = ocp.StandardCheckpointHandler()
+    try:
+      tree = handler.metadata(self.directory / str(step) / 'state').tree
+    finally:
+      handler.close()
+    shapes = _leaf_shapes(tree)
+    if not shapes:
+      raise ValueError(f'no arrays in the state metadata of step {step}')
+    return shapes
+
   def newest_meta(self) -> dict | None:
     """The metadata of the newest step that has readable metadata."""
     for step in reversed(self.steps()):
@@ -165,26 +223,99 @@ class Checkpointer:
     `abstract_state` is a tree of jax.ShapeDtypeStruct with shardings: the
     arrays come back already placed. The data iterator, when given, is
     moved to the saved position. With `meta`, a step saved by another model
-    or config is a `CheckpointError`, never mistaken for a broken step.
+    or config is a `CheckpointError`, never mistaken for a broken step; so
+    is a saved tree that differs from `abstract_state` (another optimizer in
+    a checkpoint whose meta predates `optim`).
     """
+    current = _leaf_shapes(abstract_state)
     steps = self.steps()
     for step in reversed(steps):
+      saved_meta = self._readable_compatible_meta(step, meta)
+      if saved_meta is None:
+        continue
+      try:
+        saved = self.read_state_shapes(step)
+      except Exception as e:  # Unreadable metadata: the step is broken.
+        self._skip_broken(step, e)
+        continue
+      self._check_same_tree(step, saved, current)
       items = {'state': ocp.args.StandardRestore(abstract_state)}
       if data_iterator is not None:
         items['data'] = DataRestore(data_iterator)
-      try:
-        saved_meta = self.read_meta(step)
-      except Exception as e:  # Missing or unreadable: the step is broken.
-        self._skip_broken(step, e)
-        continue
-      if meta is not None:
-        check_compatible(saved_meta, meta, self.directory)
       try:
         restored = self.manager.restore(step, args=ocp.args.Composite(**items))
       except Exception as e:  # A truncated or partly deleted step: try an older one.
         self._skip_broken(step, e)
         continue
+      if meta is not None:
+        _log_optim_changes(saved_meta, meta)
       return restored['state'], step
+    return self._none_restored(steps)
+
+  def restore_params(self, abstract_params: Any, meta: dict | None = None) -> tuple[Any, int]:
+    """(params, step): only `state.params` of the newest step that restores.
+
+    For evaluate and predict, which need no optimizer state: the saved one
+    is never read, so the run's `optim` settings need not match (the `optim`
+    key of `meta` is ignored). Broken steps are skipped as in `restore_latest`.
+    """
+    without_optim = lambda m: {k: v for k, v in m.items() if k != 'optim'}
+    meta = None if meta is None else without_optim(meta)
+    current = _leaf_shapes({'params': abstract_params})
+    target = {'params': abstract_params}
+    steps = self.steps()
+    for step in reversed(steps):
+      if self._readable_compatible_meta(step, meta, without_optim) is None:
+        continue
+      try:
+        saved = self.read_state_shapes(step)
+      except Exception as e:
+        self._skip_broken(step, e)
+        continue
+      self._check_same_tree(step, {p: s for p, s in saved.items() if p.startswith('params.')},
+                            current)
+      restore = ocp.args.PyTreeRestore(
+          item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+          partial_restore=True)
+      try:
+        restored = self.manager.restore(step, args=ocp.args.Composite(state=restore))
+      except Exception as e:
+        self._skip_broken(step, e)
+        continue
+      return restored['state']['params'], step
+    if not steps:
+      raise CheckpointError(f'no checkpoint in {self.directory}; train first with the same '
+                            '--config and --workdir')
+    return self._none_restored(steps)
+
+  def _readable_compatible_meta(self, step: int, meta: dict | None,
+                                view=lambda m: m) -> dict | None:
+    """The step's saved meta, checked against `meta`; None (set aside) if unreadable."""
+    try:
+      saved_meta = self.read_meta(step)
+    except Exception as e:  # Missing or unreadable: the step is broken.
+      self._skip_broken(step, e)
+      return None
+    if meta is not None:
+      check_compatible(view(saved_meta), meta, self.directory)
+    return saved_meta
+
+  def _check_same_tree(self, step: int, saved: dict, current: dict) -> None:
+    """A readable step holding another tree is the user's mismatch, not a broken step."""
+    difference = _first_difference(saved, current)
+    if difference is None:
+      return
+    path, how = difference
+    if path.startswith('opt_state.'):
+      raise CheckpointError(
+          f'{self.directory} step {step} was written with other optim.* settings (such as '
+          f'optim.name): {how}; rerun with the optim settings the run was trained with, or use '
+          'a new --workdir')
+    raise CheckpointError(f'{self.directory} step {step} holds another state than this config '
+                          f'builds: {how}; use the config the run was trained with, or a new '
+                          '--workdir')
+
+  def _none_restored(self, steps: list[int]) -> None:
     if steps:
       raise CheckpointError(f'none of the checkpoints {steps} in {self.directory} could be '
                             'restored; move the directory away to start from scratch')
@@ -225,9 +356,32 @@ class Checkpointer:
 
 
 def check_compatible(saved: dict, current: dict, directory: pathlib.Path) -> None:
-  """Refuses to resume another model's checkpoint, naming what differs."""
-  for key in sorted(set(saved) | set(current)):
+  """Refuses to resume another model's or optimizer's checkpoint, naming what differs.
+
+  `optim` is compared only where both have it (older checkpoints lack it;
+  evaluate and predict leave it out), and only in `OPTIM_STATE_KEYS`.
+  """
+  for key in sorted((set(saved) | set(current)) - {'optim'}):
     if saved.get(key) != current.get(key):
       raise CheckpointError(
           f'{directory} holds a checkpoint with {key}={saved.get(key)!r}, but this config has '
           f'{key}={current.get(key)!r}; use a new --workdir or the same config')
+  if 'optim' not in saved or 'optim' not in current:
+    return
+  for key in OPTIM_STATE_KEYS:
+    was, now = saved['optim'].get(key), current['optim'].get(key)
+    if was != now:
+      raise CheckpointError(
+          f'{directory} was trained with optim.{key}={was!r}, but this config has '
+          f'optim.{key}={now!r}; rerun with --config.optim.{key}={was}, or use a new --workdir')
+
+
+def _log_optim_changes(saved: dict, current: dict) -> None:
+  """Names the optimizer settings a resume changes (allowed: they keep the state's tree)."""
+  if 'optim' not in saved or 'optim' not in current:
+    return
+  was, now = saved['optim'], current['optim']
+  changed = [f'optim.{k} {was.get(k)!r} -> {now.get(k)!r}' for k in sorted(set(was) | set(now))
+             if was.get(k) != now.get(k)]
+  if changed:
+    log.info('resuming with changed optimizer settings: %s', ', '.join(changed))

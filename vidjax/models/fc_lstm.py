@@ -45,6 +45,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 Dtype = Any
 
@@ -154,3 +155,16 @@ class FCLSTMForecaster(nn.Module):
     logits = nn.Dense(h * w * c, dtype=self.dtype, param_dtype=self.param_dtype,
                       name='readout')(feats.astype(self.dtype))
     return logits.astype(jnp.float32).reshape(b, num_future, h, w, c)
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """`config.model.fc_lstm`: Srivastava et al. 2015's FC-LSTM, Shi et al.'s baseline.
+
+  The defaults are the paper's FC-LSTM-2048-2048 (142,667,776 parameters with
+  readout 'top').
+  """
+  return ml_collections.ConfigDict(dict(
+      hidden_sizes=(2048, 2048),
+      peepholes=True,
+      readout='top',  # top: the top layer's state (the paper's count) | concat: all layers'.
+  ))

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+import ml_collections
 
 from vidjax.models.convlstm import ConvLSTMForecaster
 from vidjax.models.patches import from_patches, to_patches
@@ -49,3 +50,21 @@ class PatchedConvLSTMForecaster(nn.Module):
         param_dtype=self.param_dtype, remat=self.remat,
         name='convlstm_forecaster')(patched, num_future=num_future, train=train)
     return from_patches(logits, self.patch_size)  # [B, T_out, H, W, C] float32
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """`config.model.convlstm_forecaster`: Shi et al. 2015's encoder-forecaster on 4x4 patches.
+
+  64x64x1 frames -> 16x16x16; the defaults are Table 1's best row,
+  ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64 (7,585,296 parameters).
+  """
+  return ml_collections.ConfigDict(dict(
+      patch_size=4,
+      hidden_sizes=(128, 64, 64),  # One ConvLSTM layer each, in the encoder and the forecaster.
+      input_kernel_size=5,  # The "(5x5)" of the paper's row names.
+      state_kernel_size=5,  # The "5x5" before each hidden size.
+      peephole=True,
+      peephole_per_position=False,  # One peephole weight per channel: the paper's counts.
+      forget_bias=1.0,
+      unroll=64,  # As convlstm.unroll: >= 10 unrolls fully (XLA:CPU); on GPU/TPU try 1.
+  ))

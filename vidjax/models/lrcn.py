@@ -5,6 +5,7 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+import ml_collections
 
 from vidjax.models.cnn import FrameCNN, fold_time
 
@@ -54,3 +55,17 @@ class LRCN(nn.Module):
     logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                       name='head')(pooled)
     return logits.astype(jnp.float32)
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """`config.model.lrcn`: LRCN's keyword arguments for the embedded demo (64x64 frames)."""
+  return ml_collections.ConfigDict(dict(
+      cnn_features=(16, 32, 64, 64),  # One strided 3x3 conv stage each: 64x64 -> 4x4.
+      cnn_embed_dim=128,
+      lstm_hidden_size=128,
+      lstm_layers=1,
+      bidirectional=False,
+      head='last',  # last | mean (over time)
+      dropout=0.0,
+      unroll=1,  # LSTM steps per scan iteration.
+  ))

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+import ml_collections
 
 from vidjax.models.cnn import FrameCNN, fold_time
 
@@ -32,3 +33,12 @@ class SingleFrame(nn.Module):
     logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                       name='head')(x)  # [B*T, K]
     return logits.reshape(b, t, -1).mean(axis=1).astype(jnp.float32)
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """`config.model.single_frame`: LRCN's CNN, so the two compare on the same frames."""
+  return ml_collections.ConfigDict(dict(
+      cnn_features=(16, 32, 64, 64),
+      cnn_embed_dim=128,
+      dropout=0.0,
+  ))

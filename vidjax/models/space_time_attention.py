@@ -34,6 +34,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from vidjax.models.layers import DropPath, as_dtype, pair
@@ -379,3 +380,21 @@ class SpaceTimeTransformer(nn.Module):
     logits = nn.Dense(self.num_classes, dtype=jnp.float32, param_dtype=param_dtype,
                       name='head')(pooled)
     return logits.astype(jnp.float32)  # [B, K]
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """`config.model.space_time_attention`: SpaceTimeTransformer's keyword arguments."""
+  return ml_collections.ConfigDict(dict(
+      # space_only | joint | divided (TimeSformer) | factorized_encoder (ViViT 2)
+      # | factorized_self_attention (ViViT 3)
+      attention='divided',
+      patch_size=8,
+      tubelet_size=1,  # Frames per patch: 1 = 2D patches, 2+ = 3D tubelets.
+      hidden_size=64, num_layers=4, num_heads=4, mlp_dim=256,
+      num_temporal_layers=2,  # factorized_encoder's temporal encoder depth.
+      pooling='cls',  # cls | mean
+      time_embedding=None,  # None: none for space_only (order-blind), learned otherwise.
+      temporal_fc=False,  # The official TimeSformer's linear after temporal attention (divided).
+      dropout=0.0, stochastic_depth=0.0,
+      attention_implementation=None,  # None = XLA's choice; 'cudnn' for flash attention on GPU.
+  ))

@@ -6,7 +6,10 @@ the data position, preemption, the NaN policy, checkpoints, early stopping,
 the writer and the progress bar. A task (`config.task`) supplies the rest,
 through the `Task` methods below, which the loop calls in this order:
 
-  input     train_iterator -> a grain iterator of this process's batch rows
+  input     train_iterator -> a grain iterator of this process's batch rows:
+            the dataset registry's records (vidjax/data/registry.py), the
+            task's targets function turning each annotation into fixed-shape
+            targets (vidjax/data/records.py), the shared training stream
   model     meta, build_model, input_shape / apply_kwargs (init and FLOPs)
   update    loss_fn -> a pure (params, batch, dropout_key) -> (loss, metrics)
   log       describe_train
@@ -14,9 +17,16 @@ through the `Task` methods below, which the loop calls in this order:
             selection_metric (lower is better: early stopping's criterion)
   report    final_splits, report -> results.json fields, console rows, pictures
 
+and, for a trained workdir (vidjax/predict.py) and the cost summary:
+
+  --mode evaluate   evaluate_rows (console), evaluation_fields (evaluation.json)
+  --mode predict    predict(paths, restore, workdir): reads and checks the
+                    files, restores, prints and writes the predictions
+  summary           summary_model: the model at the task's input size, no data
+
 The pure pieces (loss, evaluation step) are module-level functions in each
 task's file, bound with `functools.partial`; a task object only wires them
-to the config.
+to the config. Adding a task: its file here, its line in `TASKS`.
 """
 from __future__ import annotations
 
@@ -58,14 +68,33 @@ class Task(Protocol):
   def report(self, workdir, final: dict, *, evaluate, params, history_path) -> tuple[dict, list, dict]:
     """(results.json fields, console rows, {name: path} of files written)."""
 
-  def evaluate_rows(self, results: dict) -> list: ...
+  def evaluate_rows(self, results: dict) -> list:
+    """Console rows of `--mode evaluate`."""
+
+  def evaluation_fields(self, results: dict) -> dict:
+    """`--mode evaluate`'s evaluation.json (JSON-able)."""
+
+  def predict(self, paths: list[str], restore: Callable[[], tuple], workdir) -> list:
+    """`--mode predict`: checks `paths`, calls `restore()` -> (model, params, what),
+    prints and writes under `workdir/predictions/`."""
+
+  def summary_model(self, num_classes: int | None = None) -> Any:
+    """The model whose cost `python -m vidjax.summary` reports, built without data."""
+
+
+# The task registry: `config.task` -> its class, one line each. (Imported here, after
+# the protocol, so that a task module may import its sibling helpers from this package.)
+from vidjax.tasks.classification import Classification  # noqa: E402
+from vidjax.tasks.frame_prediction import FramePrediction  # noqa: E402
+
+TASKS = {
+    'classification': Classification,
+    'frame_prediction': FramePrediction,
+}
 
 
 def get(config) -> Task:
   """The task `config.task`, bound to the config."""
-  from vidjax.tasks.classification import Classification
-  from vidjax.tasks.frame_prediction import FramePrediction
-  tasks = {'classification': Classification, 'frame_prediction': FramePrediction}
-  if config.task not in tasks:
-    raise UserError(f"unknown task '{config.task}'; use one of {', '.join(tasks)}")
-  return tasks[config.task](config)
+  if config.task not in TASKS:
+    raise UserError(f"unknown task '{config.task}'; use one of {', '.join(TASKS)}")
+  return TASKS[config.task](config)

@@ -1,16 +1,19 @@
 """Video classification: clips -> class logits, evaluated per video.
 
-Pure pieces first (normalisation, targets, loss, evaluation step, per-split
-evaluation), then `Classification`, which wires them to the config for the
-loop in train.py. Datasets: the embedded action set, csv, UCF-101,
-Kinetics, SSv2 (vidjax/data/sources.py).
+Pure pieces first (the record's label as targets, normalisation, loss,
+evaluation step, per-split evaluation), then `Classification`, which wires
+them to the config for the loop in train.py and for `--mode evaluate` and
+`--mode predict`. Datasets: any registry entry whose records carry a
+'label' (the embedded action set, csv, UCF-101, Kinetics, SSv2).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
 import pathlib
+from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +22,11 @@ import numpy as np
 import optax
 from jax.experimental import multihost_utils
 
-from vidjax import metrics as metrics_lib
+from vidjax.metrics import classification as metrics_lib
 from vidjax import parallel, report
-from vidjax.data import pipeline, sources
+from vidjax.data import clips, decode, flip_labels, mixing, pipeline, registry
+from vidjax.data.records import ClipInfo
+from vidjax.errors import UserError
 from vidjax.models import build_model
 
 log = logging.getLogger(__name__)
@@ -30,6 +35,34 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------
 # Pure pieces.
 # ----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class LabelTargets:
+  """A record's {'label': k} -> {'label': int32}; a mirrored clip of a direction
+  class takes its mirror class (`flip_map`, see data/flip_labels.py)."""
+  flip_map: tuple[tuple[int, int], ...] = ()
+
+  def __call__(self, annotation: Mapping[str, Any], clip: ClipInfo) -> dict:
+    label = int(annotation['label'])
+    if clip.flipped:
+      label = dict(self.flip_map).get(label, label)
+    return {'label': np.int32(label)}
+
+  def padding(self) -> dict:
+    return {'label': np.int32(0)}
+
+
+def training_targets(data, class_names, seed: int) -> tuple[LabelTargets, mixing.MixBatch | None]:
+  """The training stream's targets (flip label map when flipping) and batch mixing."""
+  flip_map = ()
+  if data.flip and data.flip_label_map:
+    flip_map = tuple(sorted(flip_labels.flip_label_map(class_names).items()))
+  mix = None
+  if data.mixup_alpha > 0 or data.cutmix_alpha > 0:
+    mix = mixing.MixBatch(seed, len(class_names), data.mixup_alpha, data.cutmix_alpha,
+                          data.cutmix_prob)
+  return LabelTargets(flip_map), mix
+
 
 def normalize(video, mean, std):
   """uint8 [B, T, H, W, C] -> float32, on device (4x less host->device traffic)."""
@@ -82,7 +115,8 @@ def evaluate_split(predict_fn, params, records, class_names, config, mesh, split
   offset, stride = jax.process_index(), jax.process_count()
   probs, labels, index, mask = [], [], [], []
   for batch in pipeline.eval_batches(process_records, config.data, batch_size=local_batch,
-                                     num_batches=num_batches, failures=failures):
+                                     num_batches=num_batches, failures=failures,
+                                     targets=LabelTargets()):
     batch['index'] = np.where(batch['index'] >= 0, offset + stride * batch['index'], -1)
     device_batch = parallel.global_batch({'video': batch['video']}, mesh)
     probs.append(predict_fn(params, device_batch))
@@ -126,23 +160,25 @@ class Classification:
     self.split_names = {'eval': data.eval_split, 'test': data.test_split}
     self.class_names: list[str] | None = None
     self.train_failures: pipeline.FailureCounter | None = None
-    self._sets: dict[str, sources.Split] = {}
+    self._sets: dict[str, registry.Split] = {}
 
   # Input.
   def train_iterator(self, batch_size: int):
-    data = self.config.data
-    train_set = sources.load_split(data, data.train_split)
+    data, seed = self.config.data, self.config.seed
+    train_set = registry.load_split(data, data.train_split, seed)
     self.class_names = train_set.class_names
     self._split('eval')  # A missing eval split fails now, not after training.
     self.train_failures = pipeline.FailureCounter('train', data.max_failed_fraction)
+    targets, mix = training_targets(data, self.class_names, seed)
     return iter(pipeline.train_dataset(
-        train_set.records, data, batch_size=batch_size, seed=self.config.seed,
-        failures=self.train_failures, class_names=self.class_names,
-        process_index=jax.process_index(), process_count=jax.process_count()))
+        train_set.records, data, batch_size=batch_size, seed=seed, failures=self.train_failures,
+        targets=targets, batch_fn=mix, process_index=jax.process_index(),
+        process_count=jax.process_count()))
 
-  def _split(self, name: str) -> sources.Split:
+  def _split(self, name: str) -> registry.Split:
     if name not in self._sets:
-      self._sets[name] = sources.load_split(self.config.data, self.split_names[name])
+      self._sets[name] = registry.load_split(self.config.data, self.split_names[name],
+                                             self.config.seed)
     return self._sets[name]
 
   # Model.
@@ -153,6 +189,14 @@ class Classification:
   def build_model(self, meta: dict):
     self.class_names = list(meta['class_names'])
     return build_model(self.config.model, len(self.class_names))
+
+  def summary_model(self, num_classes: int | None = None):
+    """The model at the dataset's class count (the registry's published one), no data read."""
+    num_classes = num_classes or registry.get(self.config.data.dataset).num_classes
+    if num_classes is None:
+      raise UserError(f"data.dataset '{self.config.data.dataset}' has no published class count; "
+                      'pass --num_classes')
+    return build_model(self.config.model, num_classes)
 
   def on_start(self, workdir: pathlib.Path) -> None:
     (workdir / 'classes.json').write_text(json.dumps(self.class_names))
@@ -220,8 +264,54 @@ class Classification:
     ]
     return results, rows, files
 
+  # Using a trained model.
   def evaluate_rows(self, results: dict) -> list:
     """Console rows of `--mode evaluate`, one per split."""
     return [(f'{self.split_names[split]} top-1 / top-5',
              f"{r['top1']:.4f} / {r['top5']:.4f} ({r['num_videos']} videos, "
              f"{r['num_failed']} unreadable)") for split, r in results.items()]
+
+  def evaluation_fields(self, results: dict) -> dict:
+    """`--mode evaluate`'s evaluation.json: each split's metrics and per-class accuracy."""
+    fields = {}
+    for split, r in results.items():
+      fields[split] = {'split': self.split_names[split],
+                       **{k: r[k] for k in ('top1', 'top5', 'mean_class_accuracy', 'loss',
+                                            'num_videos', 'num_failed')},
+                       'per_class_accuracy': dict(zip(self.class_names,
+                                                      map(float, r['per_class_accuracy'])))}
+    return fields
+
+  def predict(self, paths: list[str], restore, workdir: pathlib.Path, top_k: int = 5) -> list:
+    """Prints each video's top-k classes and writes them to predictions/classes.json.
+
+    `restore()` gives (model, params, what); it runs after every path is checked.
+    """
+    for path in paths:
+      if not pathlib.Path(path).is_file():
+        raise UserError(f"--video '{path}' does not exist")
+    model, params, what = restore()
+    params = jax.device_put(params, jax.devices()[0])
+    data = self.config.data
+    predict_fn = jax.jit(functools.partial(eval_step, model=model, mean=tuple(data.mean),
+                                           std=tuple(data.std)))
+    ranked = []
+    for path in paths:
+      try:
+        clip = clips.read_clip_for_prediction(path, data)
+      except decode.DecodeError as e:
+        raise UserError(f"--video '{path}' cannot be decoded: {e.reason}") from None
+      probs = np.asarray(predict_fn(params, {'video': clip[None]}))[0]
+      order = np.argsort(-probs)[:top_k]
+      ranked.append([(self.class_names[i], float(probs[i])) for i in order])
+      print(path)
+      for rank, (name, p) in enumerate(ranked[-1], 1):
+        print(f'  {rank}. {name:<24s} {p:.4f}')
+    out = pathlib.Path(workdir) / 'predictions'
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'classes.json').write_text(json.dumps(
+        {'checkpoint': what, 'videos': [{'path': str(p), 'top': [{'class': c, 'probability': q}
+                                                                  for c, q in r]}
+                                        for p, r in zip(paths, ranked)]}, indent=2))
+    print(f"top-{top_k} classes written to {out / 'classes.json'}")
+    return ranked

@@ -2,11 +2,13 @@
 
 A model sees `num_observed` frames (10) and predicts the next `num_future`
 (10), one Bernoulli logit per pixel. Pure pieces first (loss, evaluation
-step, prediction), then the data (an on-the-fly training stream, fixed
-val / test / 3-digit test files), then `FramePrediction`, which wires them
-to the config for the loop in train.py.
+step, prediction), then `FramePrediction`, which wires them to the config
+for the loop in train.py and for `--mode evaluate` and `--mode predict`.
+The data is the registry's 'moving_mnist' (vidjax/data/moving_mnist_splits.py:
+an on-the-fly training split, fixed val / test / 3-digit test files), read
+through the same training stream as video files.
 
-Units, as in vidjax/prediction_metrics.py: training minimises the per-pixel
+Units, as in vidjax/metrics/frame_prediction.py: training minimises the per-pixel
 binary cross-entropy with targets = pixels / 255 (its mean, so the step size
 does not depend on the frame size); evaluation reports Shi et al.'s unit,
 that BCE summed over the 10 x 64 x 64 predicted pixels, per sequence, plus
@@ -21,28 +23,27 @@ import json
 import logging
 import pathlib
 
-import grain
 import jax
 import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
 from vidjax import parallel
-from vidjax import prediction_metrics as pm
-from vidjax.data import moving_mnist, sources
+from vidjax.metrics import frame_prediction as pm
+from vidjax.data import clips, pipeline, registry
 from vidjax.errors import UserError
 from vidjax.models import build_forecaster
+from vidjax.tasks import frame_prediction_files as files
 from vidjax.tasks import frame_prediction_report as figures
 
 log = logging.getLogger(__name__)
 
-FRAME_SIZE = 64  # Moving MNIST's frames are 64x64x1, as in the public file.
+FRAME_SIZE = files.FRAME_SIZE  # Moving MNIST frames: 64x64x1.
 # Training sequences the mean-frame baseline averages: its pixels then vary
 # by well under 1% between two such draws.
 MEAN_FRAME_SEQUENCES = 1000
 # Sequences of each evaluated split kept, with their predictions, for pictures.
 NUM_EXAMPLES = 4
-SPLITS = {'eval': 'val', 'test': 'test', 'test_3digits': 'test_3digits'}  # name -> file key
 
 
 # ----------------------------------------------------------------------------
@@ -85,127 +86,23 @@ def eval_step(params, batch: dict, mean_frame, *, model, num_observed: int,
           'probs': jax.nn.sigmoid(logits), 'index': batch['index']}
 
 
-# ----------------------------------------------------------------------------
-# Data.
-# ----------------------------------------------------------------------------
-
-def data_root(data) -> pathlib.Path:
-  return pathlib.Path(data.root).expanduser() if data.root else sources.cache_dir() / 'moving_mnist'
-
-
-def fixed_set_paths(data) -> dict[str, str]:
-  """The val / test / 3-digit test files (generated once, then cached).
-
-  With `moving_mnist.public_test_file` set, the 2-digit test split is that
-  file (e.g. the public `mnist_test_seq.npy`), checked before training starts.
-  """
-  mm = data.moving_mnist
-  paths = moving_mnist.ensure_moving_mnist(
-      str(data_root(data)), num_val=mm.num_val, num_test=mm.num_test, seed=mm.fixed_sets_seed,
-      train_pool_size=mm.train_pool_size, speed_range=tuple(mm.speed_range))
-  if mm.public_test_file:
-    try:  # Shape only: the evaluation reads the frames when it needs them.
-      num_frames = moving_mnist.open_public_npy(mm.public_test_file).shape[0]
-    except (OSError, ValueError) as e:
-      raise UserError(f'data.moving_mnist.public_test_file: {e}') from None
-    if num_frames < mm.num_observed + mm.num_future:
-      raise UserError(f'data.moving_mnist.public_test_file {mm.public_test_file} has '
-                      f'{num_frames} frames per sequence; the task needs '
-                      f'{mm.num_observed + mm.num_future}')
-    paths['test'] = mm.public_test_file
-  return paths
-
-
-def train_source(config) -> moving_mnist.MovingMNISTSource:
-  mm = config.data.moving_mnist
-  return moving_mnist.MovingMNISTSource(
-      mm.train_sequences, split='train', seed=config.seed,
-      num_frames=mm.num_observed + mm.num_future, speed_range=tuple(mm.speed_range),
-      train_pool_size=mm.train_pool_size)
-
-
-class ProcessRows:
-  """A grain map: a global batch [B, ...] -> this process's rows [B / P, ...].
-
-  Every process renders the whole global batch (a 16-sequence batch takes a
-  few ms) and keeps its block of rows, the block `global_batch` places on
-  its devices, so the global batches do not depend on the process count.
-  """
-
-  def __init__(self, process_index: int, process_count: int):
-    self.process_index, self.process_count = process_index, process_count
-
-  def __call__(self, video: np.ndarray) -> dict:
-    rows = len(video) // self.process_count
-    return {'video': video[self.process_index * rows:(self.process_index + 1) * rows]}
-
-
 def train_stream(config, batch_size: int, process_index: int = 0,
-                 process_count: int = 1) -> grain.IterDataset:
+                 process_count: int = 1) -> pipeline.TrainBatches:
   """Endless batches {'video': uint8 [B / P, T, 64, 64, 1]}, rendered on the fly.
 
-  Sequence i of the stream is a pure function of (seed, i), shuffled over
+  The shared training stream over the registry's 'train' split: sequence i
+  is a pure function of (seed, i), shuffled over
   `data.moving_mnist.train_sequences` and repeated, each epoch in a new
-  order; the iterator's state (batches read) goes into checkpoints.
+  order; its position goes into checkpoints. Rendering is cheap, so it stays
+  in one thread of this process.
   """
-  if batch_size % process_count:
-    raise UserError(f'batch size {batch_size} is not divisible by the {process_count} processes')
-  stream = grain.MapDataset.source(train_source(config)).shuffle(seed=config.seed).repeat(None)
-  batches = stream.batch(batch_size, drop_remainder=True).map(ProcessRows(process_index,
-                                                                          process_count))
-  # One reading thread: rendering is cheap, and the cores belong to the step.
-  return batches.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=4))
-
-
-def training_mean_frame(config) -> np.ndarray:
-  """The mean-frame baseline: float32 [64, 64, 1] in [0, 1], from training sequences."""
-  source = train_source(config)
-  count = min(MEAN_FRAME_SEQUENCES, len(source))
-  return np.mean([source[i].astype(np.float32) for i in range(count)], axis=(0, 1)) / 255.0
-
-
-def read_observed(path: str, num_observed: int) -> tuple[np.ndarray, np.ndarray | None]:
-  """(observed uint8 [T_in, 64, 64, 1], ground-truth future or None) from a file.
-
-  `.npy`: [T, 64, 64] (or [T, 64, 64, 1]), the first T_in frames observed and
-  the rest, if any, the truth; or the public layout [T, N, 64, 64], of which
-  sequence 0. uint8, or floats in [0, 1]. Anything else is read as a video
-  (an mp4 of T_in frames or more); colour is averaged to grey and frames
-  are scaled to 64x64.
-  """
-  p = pathlib.Path(path)
-  if not p.is_file():
-    raise UserError(f"--video '{path}' does not exist")
-  if p.suffix == '.npy':
-    try:
-      frames = np.load(p)
-    except ValueError as e:
-      raise UserError(f"--video '{path}' is not a readable .npy: {e}") from None
-    if frames.ndim == 4 and frames.shape[-1] != 1:  # Public layout [T, N, H, W].
-      frames = frames[:, 0]
-    if frames.ndim == 4:
-      frames = frames[..., 0]
-    if frames.ndim != 3 or frames.shape[1:] != (FRAME_SIZE, FRAME_SIZE):
-      raise UserError(f"--video '{path}': expected [T, 64, 64] or the public layout "
-                      f"[T, N, 64, 64], got {list(np.shape(frames))}")
-    if frames.dtype != np.uint8:
-      if frames.min() < 0 or frames.max() > 1:
-        raise UserError(f"--video '{path}': {frames.dtype} frames must be in [0, 1]")
-      frames = np.rint(frames * 255).astype(np.uint8)
-  else:
-    from vidjax.data import decode, transforms
-    try:
-      rgb = decode.read_frames(str(p))  # [T, H, W, 3]
-    except decode.DecodeError as e:
-      raise UserError(f"--video '{path}' cannot be decoded: {e.reason}") from None
-    if rgb.shape[1:3] != (FRAME_SIZE, FRAME_SIZE):
-      rgb = transforms.resize(rgb, FRAME_SIZE, FRAME_SIZE)
-    frames = np.rint(rgb.astype(np.float32).mean(axis=-1)).astype(np.uint8)
-  if len(frames) < num_observed:
-    raise UserError(f"--video '{path}' has {len(frames)} frames; the model observes {num_observed}")
-  frames = frames[..., None]  # [T, 64, 64, 1]
-  future = frames[num_observed:] if len(frames) > num_observed else None
-  return frames[:num_observed], future
+  data = config.data
+  train_set = registry.load_split(data, data.train_split, config.seed)
+  failures = pipeline.FailureCounter('train', data.max_failed_fraction)
+  return pipeline.TrainBatches(
+      train_set.records, clips.SourceClip(train_set.source), config.seed, batch_size=batch_size,
+      failures=failures, process_index=process_index, process_count=process_count, workers=0,
+      read_threads=1)
 
 
 # ----------------------------------------------------------------------------
@@ -230,31 +127,35 @@ class FramePrediction:
     self.num_observed, self.num_future = mm.num_observed, mm.num_future
     self.input_shape = (mm.num_observed, FRAME_SIZE, FRAME_SIZE, 1)
     self.apply_kwargs = {'num_future': mm.num_future}
-    self._paths: dict[str, str] | None = None
-    self._sets: dict[str, np.ndarray] = {}
+    data = config.data
+    self.split_names = {'eval': data.eval_split, 'test': data.test_split,
+                        'test_3digits': 'test_3digits'}
+    self._sets: dict[str, registry.Split] = {}
     self._mean_frame: np.ndarray | None = None
 
   # Input.
   def train_iterator(self, batch_size: int):
-    self._fixed_paths()  # Written before training, so a bad data.root fails now.
+    self._split('eval')  # Written before training, so a bad data.root fails now.
     return iter(train_stream(self.config, batch_size, jax.process_index(), jax.process_count()))
 
-  def _fixed_paths(self) -> dict[str, str]:
-    if self._paths is None:
-      self._paths = fixed_set_paths(self.config.data)
-    return self._paths
+  def _split(self, name: str) -> registry.Split:
+    """A fixed split, kept: the loop evaluates 'eval' often."""
+    if name not in self._sets:
+      self._sets[name] = registry.load_split(self.config.data, self.split_names[name],
+                                             self.config.seed)
+    return self._sets[name]
 
-  def _sequences(self, split: str) -> np.ndarray:
-    """uint8 [N, T, 64, 64, 1] of a fixed split (kept: the loop evaluates 'eval' often)."""
-    if split not in self._sets:
-      seqs = moving_mnist.load_public_npy(self._fixed_paths()[SPLITS[split]])
-      self._sets[split] = seqs[:, :self.num_observed + self.num_future]
-    return self._sets[split]
+  def _sequences(self, name: str) -> np.ndarray:
+    return self._split(name).source  # uint8 [N, T, 64, 64, 1]
 
   @property
   def mean_frame(self) -> np.ndarray:
+    """The mean-frame baseline: float32 [64, 64, 1] in [0, 1], from training sequences."""
     if self._mean_frame is None:
-      self._mean_frame = training_mean_frame(self.config)
+      source = registry.load_split(self.config.data, 'train', self.config.seed).source
+      count = min(MEAN_FRAME_SEQUENCES, len(source))
+      self._mean_frame = np.mean([source[i].astype(np.float32) for i in range(count)],
+                                 axis=(0, 1)) / 255.0
     return self._mean_frame
 
   # Model.
@@ -266,6 +167,10 @@ class FramePrediction:
 
   def build_model(self, meta: dict):
     del meta
+    return build_forecaster(self.config.model)
+
+  def summary_model(self, num_classes: int | None = None):
+    del num_classes
     return build_forecaster(self.config.model)
 
   def on_start(self, workdir) -> None:
@@ -283,7 +188,7 @@ class FramePrediction:
   def evaluator(self, model, mesh, params_sharding=None):
     """evaluate(params, split) for split in 'eval' (val), 'test', 'test_3digits'.
 
-    Returns the model's `prediction_metrics.summarize` numbers, 'loss' (per
+    Returns the model's `metrics.frame_prediction.summarize` numbers, 'loss' (per
     pixel, the training unit), 'baselines' (the same numbers for both trivial
     predictions) and 'examples' (the first sequences with their predictions).
     """
@@ -346,8 +251,32 @@ class FramePrediction:
     del evaluate, params
     return figures.write_report(workdir, final, self.config, history_path)
 
+  # Using a trained model.
   def evaluate_rows(self, results: dict) -> list:
     return figures.summary_rows(results, self.config)
+
+  def evaluation_fields(self, results: dict) -> dict:
+    return figures.results_fields(results, self.config)
+
+  def predict(self, paths: list[str], restore, workdir: pathlib.Path) -> list:
+    """Writes the predicted frames of each sequence as an mp4 and a PNG strip.
+
+    Each path is a `.npy` or a video (see `frame_prediction_files.read_observed`);
+    every file is read before the model is restored.
+    """
+    inputs = [files.read_observed(path, self.num_observed) for path in paths]
+    model, params, what = restore()
+    params = jax.device_put(params, jax.devices()[0])
+    forecast = jax.jit(functools.partial(predict_frames, model=model, num_future=self.num_future))
+    out_dir = pathlib.Path(workdir) / 'predictions'
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path, (observed, future) in zip(paths, inputs):
+      probs = np.asarray(forecast(params, observed[None].astype(np.float32) / 255.0))[0]
+      truth = None if future is None else future[None, :self.num_future]
+      title = f"{figures.row_name(self.config.model)}, {what}: {pathlib.Path(path).name}"
+      written.append(files.write_prediction(out_dir, path, observed, probs, truth, title))
+    return written
 
 
 def _gather(x) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vidjax import prediction_metrics as pm
+from vidjax.metrics import frame_prediction as pm
 from vidjax import report
 from vidjax.models.layers import pair
 

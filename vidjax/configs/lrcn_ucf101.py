@@ -42,7 +42,7 @@ with these differences (vidjax has no other way to say them):
 
 Hardware: one GPU; the budget is 30k steps of 24 clips of 16x227x227.
 """
-from configs import default
+from vidjax.configs import default
 
 FRAME_AREA = 240 * 320  # Every UCF-101 video is 320x240.
 CROP = 227

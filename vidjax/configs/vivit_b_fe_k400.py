@@ -48,7 +48,7 @@ clip x 30 epochs x 214,834 clips), for 8+ accelerators with the batch split
 over them (mesh.data=-1); --config.model.dtype=bfloat16 and model.remat=true
 cut activation memory if 8 clips of 32 frames per device do not fit.
 """
-from configs import default
+from vidjax.configs import default
 
 TRAIN_VIDEOS = 214_834  # scenic's KINETICS_400_TRAIN_SIZE; copies differ.
 BATCH_SIZE = 64

@@ -22,7 +22,7 @@ left out), each "KxK-F" a layer's state-to-state kernel and hidden size. They
 train at the paper's protocol (2,000 val / 3,000 test sequences, early
 stopping on validation) for a GPU: not run in this project's CPU sessions.
 """
-from configs import default
+from vidjax.configs import default
 
 VARIANTS = ('5x5-256', '5x5-128-5x5-128', '5x5-128-5x5-64-5x5-64', '(9x9)-1x1-128-1x1-128',
             '(9x9)-1x1-128-1x1-64-1x1-64')

@@ -18,7 +18,7 @@ the protocol of experiments/timesformer_table1.py and vivit_table2.py, whose
 tables (README, Reproductions) hold the measured top-1 and times of every
 pattern, 3 seeds each.
 """
-from configs import default
+from vidjax.configs import default
 
 PATTERNS = ('divided', 'joint', 'space_only', 'factorized_encoder', 'factorized_self_attention')
 

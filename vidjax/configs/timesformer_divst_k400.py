@@ -47,7 +47,7 @@ clip x 15 epochs x 240k clips), for 8 accelerators with the batch split over
 them (mesh.data=-1); --config.model.dtype=bfloat16 cuts activation memory
 and time. Give the input pipeline plenty of CPU cores (data.num_workers).
 """
-from configs import default
+from vidjax.configs import default
 
 TRAIN_VIDEOS = 240_000  # One K400 epoch; copies differ (see above).
 BATCH_SIZE = 64

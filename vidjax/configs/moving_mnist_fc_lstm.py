@@ -12,7 +12,7 @@ row names of this family:
 The frames are flattened: the model has no notion of space, which is the
 point Shi et al. make against it.
 """
-from configs import moving_mnist_convlstm
+from vidjax.configs import moving_mnist_convlstm
 
 VARIANTS = ('2048-2048',)
 

@@ -1,9 +1,12 @@
-"""What a config's model costs, without training it.
+"""What a config's model costs, without training it or reading its data.
 
-  python -m vidjax.models.summary --config configs/space_time_attention.py:joint
+  python -m vidjax.summary --config configs/space_time_attention.py:joint
+  python -m vidjax.summary --config configs/default.py --num_classes 400
 
 Prints the parameter count and forward GFLOPs per clip at the config's
-input size (XLA's count on a fully unrolled lowering; see cost.py).
+input size (XLA's count on a fully unrolled lowering; see models/cost.py).
+The task builds the model (`Task.summary_model`): a classifier gets its
+dataset's published class count from the registry, or --num_classes.
 """
 from __future__ import annotations
 
@@ -17,18 +20,17 @@ from absl import app, flags
 from vidjax import config as config_lib
 from vidjax import tasks
 from vidjax.errors import UserError
-from vidjax.models import build_model, cost
+from vidjax.models import cost
 
 _CONFIG = flags.DEFINE_string('config', None, 'Config file, optionally path.py:variant.')
+_NUM_CLASSES = flags.DEFINE_integer('num_classes', 0, "Classes of a classifier; 0 = the "
+                                    "dataset's published count.")
 
 
-def summarize(config, num_classes: int) -> dict:
-  """The model of the config's task at the task's input size (a classifier gets `num_classes`)."""
+def summarize(config, num_classes: int | None = None) -> dict:
+  """The model of the config's task at the task's input size."""
   task = tasks.get(config)
-  if config.task == 'classification':
-    model = build_model(config.model, num_classes)
-  else:
-    model = task.build_model(task.meta())
+  model = task.summary_model(num_classes)
   clip = task.input_shape
   params = jax.eval_shape(functools.partial(model.init, **task.apply_kwargs), jax.random.key(0),
                           jnp.zeros((1, *clip)))
@@ -46,7 +48,7 @@ def main() -> None:
       if not _CONFIG.value:
         raise config_lib.ConfigError('--config is required, e.g. --config configs/default.py')
       config = config_lib.load(_CONFIG.value, overrides)
-      result = summarize(config, num_classes=12)
+      result = summarize(config, num_classes=_NUM_CLASSES.value or None)
     except UserError as e:
       print(f'error: {e}', file=sys.stderr)
       sys.exit(2)

@@ -4,7 +4,7 @@ LRCN's CNN on every frame, logits averaged over time: it sees a clip as a
 set of frames, so on the reversal pairs it is capped at 50% top-1. Expected:
 test top-1 at most 0.55 (the README's table has the measured number).
 """
-from configs import default
+from vidjax.configs import default
 
 
 def get_config():

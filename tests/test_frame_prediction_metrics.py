@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from vidjax import prediction_metrics as pm
+from vidjax.metrics import frame_prediction as pm
 from vidjax.data import moving_mnist as mm
 
 

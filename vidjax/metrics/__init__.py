@@ -1,0 +1,5 @@
+"""The field's metrics, one file per family, each tested on hand-computed cases.
+
+classification.py: top-k, per-class accuracy, confusion, multi-view averaging.
+frame_prediction.py: Shi et al.'s BCE per sequence, MSE and SSIM per frame.
+"""
