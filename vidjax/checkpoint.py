@@ -274,15 +274,20 @@ class Checkpointer:
         continue
       self._check_same_tree(step, {p: s for p, s in saved.items() if p.startswith('params.')},
                             current)
+      # A reader of its own: the manager binds `state` to the handler that wrote it, and a
+      # partial restore through it would fail as if the step were broken.
       restore = ocp.args.PyTreeRestore(
           item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
           partial_restore=True)
+      reader = ocp.PyTreeCheckpointer()
       try:
-        restored = self.manager.restore(step, args=ocp.args.Composite(state=restore))
+        restored = reader.restore(self.directory / str(step) / 'state', args=restore)
       except Exception as e:
         self._skip_broken(step, e)
         continue
-      return restored['state']['params'], step
+      finally:
+        reader.close()
+      return restored['params'], step
     if not steps:
       raise CheckpointError(f'no checkpoint in {self.directory}; train first with the same '
                             '--config and --workdir')

@@ -22,6 +22,7 @@ def restore_params(config, workdir: str, task=None):
   The parameters are those of the newest good checkpoint, or, when the run
   kept early-stopping parameters, those of its best evaluation (which the
   run's own final evaluation used). `what` says which, for the console.
+  Only parameters are read, so the optimizer settings need not match the run's.
   """
   task = task or tasks.get(config)
   ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.train.max_checkpoints)
@@ -30,13 +31,13 @@ def restore_params(config, workdir: str, task=None):
     raise UserError(f'no checkpoint in {ckpt.directory}; train first with the same '
                     '--config and --workdir')
   model = task.build_model(saved)
-  tx, _ = steps.make_optimizer(config.optim, config.train.num_steps)
+  tx, _ = steps.make_optimizer(config.optim, config.train.num_steps)  # For the shapes only.
   mesh = parallel.make_mesh(config.mesh.data, config.mesh.model)
   _, abstract_state = steps.abstract_state(config, model, tx, mesh)
   meta = task.meta(saved)
-  state, step = ckpt.restore_latest(abstract_state, meta=meta)
+  params, step = ckpt.restore_params(abstract_state.params, meta)
   ckpt.close()
-  params, what = state.params, f'step {step}'
+  what = f'step {step}'
   best = early_stopping.restore_best_params(workdir, abstract_state.params, meta, mesh)
   if best is not None:
     params, what = best[0], f'step {best[1]} (best evaluation; last step {step})'

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
+import logging
 import os
 import pathlib
 from typing import Any, Callable, Sequence
 
-from vidjax.data import datasets, synthetic_actions, synthetic_appearance
+from vidjax.data import synthetic_actions, synthetic_appearance
+from vidjax.data.layouts import csv_list, kinetics, ssv2, ucf101
+from vidjax.data.layouts.common import VideoDataset
 from vidjax.data.records import Record
 from vidjax.errors import UserError
 
@@ -37,12 +41,14 @@ class Split:
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-  """A registry entry. `num_classes` is the published class count, so a model's
-  cost can be summarised without the data; `generate(root, clips_per_class=...)`
-  renders a generated set."""
+  """A registry entry. `load(data, split, seed) -> Split`; `num_classes` is the
+  published class count, so a model's cost can be summarised without the data;
+  `generate(root, clips_per_class=...)` renders a generated set; `reader(root,
+  split, **options)` reads a published layout (vidjax/data/layouts/)."""
   load: Callable[..., Split]
   num_classes: int | None = None
   generate: Callable | None = None
+  reader: Callable[..., VideoDataset] | None = None
 
 
 def cache_dir() -> pathlib.Path:
@@ -57,20 +63,47 @@ def dataset_root(data) -> pathlib.Path:
   raise UserError(f"data.root is empty; set --config.data.root to your {data.dataset} directory")
 
 
-def _labelled(found: datasets.VideoDataset) -> Split:
+def read_layout(name: str, root: str, split: str, **options) -> VideoDataset:
+  """Reads the published layout of dataset `name` at `root`.
+
+  `options` are the keyword arguments of its reader. Problems with the
+  arguments or the layout are one-line `ValueError`s; videos listed but
+  absent are reported in the log and in the result's `missing`.
+  """
+  readers = {n: d.reader for n, d in DATASETS.items() if d.reader is not None}
+  if name not in readers:
+    close = difflib.get_close_matches(name, readers, n=1)
+    hint = f' (did you mean {close[0]!r}?)' if close else ''
+    raise ValueError(f'unknown dataset kind {name!r}{hint}; known: {", ".join(readers)}')
+  reader = readers[name]
+  allowed = [p for p in inspect.signature(reader).parameters if p not in ('root', 'split')]
+  for key in options:
+    if key not in allowed:
+      close = difflib.get_close_matches(key, allowed, n=1)
+      hint = f' (did you mean {close[0]!r}?)' if close else ''
+      raise ValueError(f'unknown option {key!r} for {name}{hint}; known: {", ".join(allowed)}')
+  if not os.path.isdir(root):
+    raise ValueError(f'{name} root not found: {root}')
+  found = reader(root, split, **options)
+  if found.missing:
+    logging.getLogger(__name__).warning('%s %s: %s', name, split, found.summary())
+  return found
+
+
+def _labelled(found: VideoDataset) -> Split:
   records = [Record(str(pathlib.Path(r.path)), {'label': int(r.label)}, r.video_id)
              for r in found.records]
   return Split(records, list(found.class_names), list(found.missing))
 
 
-def _layout(kind: str, **options: Callable) -> Callable[..., Split]:
-  """A loader reading the published layout `kind`; option values come from `config.data`."""
+def _layout(name: str, **options: Callable) -> Callable[..., Split]:
+  """A loader reading `name`'s published layout; option values come from `config.data`."""
 
   def load(data, split: str, seed: int = 0) -> Split:
     del seed
     try:
-      found = datasets.load_dataset(kind, str(dataset_root(data)), split,
-                                    **{k: read(data) for k, read in options.items()})
+      found = read_layout(name, str(dataset_root(data)), split,
+                          **{k: read(data) for k, read in options.items()})
     except ValueError as e:  # Layout problems are the user's to fix: one line.
       hint = ''
       if ' split must be ' in str(e):
@@ -81,7 +114,7 @@ def _layout(kind: str, **options: Callable) -> Callable[..., Split]:
 
 
 def _generated(ensure: Callable) -> Callable[..., Split]:
-  """A set vidjax renders to mp4 files and a csv list, on first use."""
+  """A set vidjax renders to mp4 files and a `csv` list, on first use."""
   read_csv = _layout('csv')
 
   def load(data, split: str, seed: int = 0) -> Split:
@@ -102,13 +135,14 @@ DATASETS: dict[str, Dataset] = {
     'synthetic_appearance': Dataset(_generated(synthetic_appearance.ensure_dataset),
                                     len(synthetic_appearance.CLASS_NAMES),
                                     synthetic_appearance.ensure_dataset),
-    'csv': Dataset(_layout('csv')),
-    'ucf101': Dataset(_layout('ucf101', fold=lambda data: data.ucf101_fold), 101),
-    'kinetics': Dataset(_layout('kinetics400'), 400),  # 600 and 700 share the layout:
-    'kinetics400': Dataset(_layout('kinetics400'), 400),
-    'kinetics600': Dataset(_layout('kinetics600'), 600),
-    'kinetics700': Dataset(_layout('kinetics700'), 700),
-    'ssv2': Dataset(_layout('ssv2'), 174),
+    'csv': Dataset(_layout('csv'), reader=csv_list.load_csv_list),
+    'ucf101': Dataset(_layout('ucf101', fold=lambda data: data.ucf101_fold), 101,
+                      reader=ucf101.load_ucf101),
+    'kinetics': Dataset(_layout('kinetics'), 400, reader=kinetics.load_kinetics),  # = 400
+    'kinetics400': Dataset(_layout('kinetics400'), 400, reader=kinetics.load_kinetics),
+    'kinetics600': Dataset(_layout('kinetics600'), 600, reader=kinetics.load_kinetics),
+    'kinetics700': Dataset(_layout('kinetics700'), 700, reader=kinetics.load_kinetics),
+    'ssv2': Dataset(_layout('ssv2'), 174, reader=ssv2.load_ssv2),
     'moving_mnist': Dataset(_moving_mnist),
 }
 
