@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, tiny_config, tiny_flags
-from vidjax import checkpoint, parallel, steps, train
+from vidjax import checkpoint, parallel, steps
 from vidjax.models import build_model
 
 STEPS = 4

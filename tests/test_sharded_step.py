@@ -7,7 +7,7 @@ Each family starts from its real config file, shrunk, and steps with the
 library's own pieces, bound as `train.train_and_evaluate` binds them: the
 task's model and loss (vidjax/tasks/), the state's shardings from
 `steps.abstract_state`, the batch placed by `parallel.global_batch`, and
-`steps.update_step` jitted with those shardings and donation.
+`steps.make_update_step`, the one builder of the jitted, donated update.
 
 The optimizer is plain SGD without clipping or weight decay, so that the
 update is linear in the gradient: equal parameters then mean equal gradients.
@@ -15,7 +15,6 @@ update is linear in the gradient: equal parameters then mean equal gradients.
 a near-zero gradient into a whole step; clipping would hide a gradient off by
 a constant factor, such as a sum over devices where a mean belongs.)
 """
-import functools
 
 import jax
 import numpy as np
