@@ -40,15 +40,19 @@ def tiny_flags(root) -> list[str]:
           f'--config.data.synthetic_clips_per_class={TINY_CLIPS_PER_CLASS}']
 
 
-def run_vidjax(*args, timeout=300, wait=True):
-  """`python -m vidjax.main ARGS` in a subprocess, on one CPU device."""
+def run_vidjax(*args, timeout=300, wait=True, new_session=False):
+  """`python -m vidjax.main ARGS` in a subprocess, on one CPU device.
+
+  With `new_session` the run leads its own process group, as a cluster job
+  does, so a test can signal the run and its workers together (os.killpg).
+  """
   import subprocess
   import sys
   env = {**os.environ, 'XLA_FLAGS': '', 'JAX_PLATFORMS': 'cpu', 'PYTHONUNBUFFERED': '1'}
   command = [sys.executable, '-m', 'vidjax.main', *map(str, args)]
   if not wait:
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=new_session)
   return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -12,7 +12,9 @@ then restore here, onto 8 devices, to the same parameters.
 """
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +26,7 @@ import pytest
 
 from tests.conftest import REPO, tiny_config, tiny_flags
 from vidjax import checkpoint, parallel, steps
+from vidjax.preemption import PREEMPTED_EXIT_CODE
 from vidjax.models import build_model
 
 STEPS = 4
@@ -36,13 +39,17 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _start(args, devices, log_path):
-  """`python -m vidjax.main ARGS` on `devices` simulated CPU devices, output to a file."""
+def _start(args, devices, log_path, new_session=False):
+  """`python -m vidjax.main ARGS` on `devices` simulated CPU devices, output to a file.
+
+  With `new_session` the process leads its own process group, as one host of a job does.
+  """
   env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}',
          'JAX_PLATFORMS': 'cpu', 'PYTHONUNBUFFERED': '1'}
   log = open(log_path, 'w')
   process = subprocess.Popen([sys.executable, '-m', 'vidjax.main', *map(str, args)], cwd=REPO,
-                             env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+                             env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=new_session)
   process.log_path = log_path
   log.close()
   return process
@@ -148,3 +155,34 @@ def test_two_processes_train_and_evaluate_like_one(uneven_root, tmp_path):
     params[name] = jax.device_get(state.params)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                params['two'], params['one'])
+
+
+def test_group_sigterm_on_one_host_stops_both_at_the_same_step(tiny_actions_root, tmp_path):
+  """SIGTERM to one process's whole group (it and its decode worker): both hosts save one step."""
+  common = ['--config', 'configs/default.py', *tiny_flags(tiny_actions_root),
+            '--config.model.name=single_frame', '--config.model.single_frame.cnn_features=(8,16)',
+            '--config.model.single_frame.cnn_embed_dim=32', '--config.data.num_workers=1',
+            '--config.train.num_steps=500', '--config.train.log_every=1',
+            '--config.train.eval_every=1000', '--config.train.checkpoint_every=1000',
+            '--workdir', tmp_path / 'run']
+  port = _free_port()
+  hosts = [_start([*common, '--coordinator_address', f'localhost:{port}', '--num_processes', 2,
+                   '--process_id', i], 2, tmp_path / f'host_{i}.log', new_session=True)
+           for i in (0, 1)]
+  deadline = time.monotonic() + TIMEOUT_S
+  while 'step 3/500' not in open(hosts[0].log_path).read():
+    assert time.monotonic() < deadline and all(h.poll() is None for h in hosts), (
+        open(hosts[0].log_path).read()[-2000:])
+    time.sleep(0.1)
+  os.killpg(hosts[1].pid, signal.SIGTERM)
+  try:
+    codes = [h.wait(timeout=90) for h in hosts]
+  finally:
+    for h in hosts:
+      if h.poll() is None:
+        os.killpg(h.pid, signal.SIGKILL)
+  logs = [open(h.log_path).read() for h in hosts]
+  assert codes == [PREEMPTED_EXIT_CODE] * 2, [l[-2000:] for l in logs]
+  saved = [re.findall(r'^preempted: saved step (\d+)', l, re.M) for l in logs]
+  assert saved[0] == saved[1] and len(saved[0]) == 1, saved
+  assert (tmp_path / 'run' / 'checkpoints' / saved[0][0]).is_dir()

@@ -12,6 +12,7 @@ missing file, an incompatible checkpoint) ends with one line and exit code 2.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from absl import app, flags
@@ -54,8 +55,17 @@ def run(argv_rest: list[str], overrides: list[str]) -> None:
     predict.predict(config, _WORKDIR.value, _VIDEO.value)
 
 
+# When a run stops while decode workers hold batches in shared memory (a preemption, a dead
+# worker), multiprocessing's resource tracker frees the segments at exit and warns about each
+# "leak" in a multi-line warning after the run's one-line message; the freeing is what we want.
+_QUIET_TRACKER = 'ignore::UserWarning:multiprocessing.resource_tracker'
+
+
 def main() -> None:
   from vidjax.config import split_overrides
+  warnings = os.environ.get('PYTHONWARNINGS', '')
+  if _QUIET_TRACKER not in warnings:  # Read by the tracker process, started later.
+    os.environ['PYTHONWARNINGS'] = ','.join(filter(None, [warnings, _QUIET_TRACKER]))
   overrides, argv = split_overrides(sys.argv)
 
   def _main(argv_rest):
@@ -68,8 +78,14 @@ def main() -> None:
       print(f'error: {e}', file=sys.stderr)
       sys.exit(USER_ERROR_EXIT)
     except preemption.Preempted as e:
+      # Everything is saved (or nothing needed saving). Leave at once: the interpreter's
+      # own shutdown can crash in native code when a signal cut a dataset generation's
+      # worker pool short, and decode workers exit with their parent (data/workers.py).
       print(str(e), file=sys.stderr)
-      sys.exit(preemption.PREEMPTED_EXIT_CODE)
+      logging.shutdown()
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(preemption.PREEMPTED_EXIT_CODE)
 
   app.run(_main, argv=argv)
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from vidjax import checkpoint as checkpoint_lib
 from vidjax import early_stopping, parallel, preemption, report, steps, tasks
+from vidjax.data.failures import DecodeWorkerDied
 from vidjax.errors import UserError
 from vidjax.models import cost
 
@@ -63,6 +64,12 @@ class _Run:
   t_start: float
   num_params: int
   gflops: float
+  guard: preemption.PreemptionGuard
+
+  def next_batch(self):
+    """The next global batch; a stop signal while waiting for it interrupts the wait."""
+    with self.guard.interruptible():
+      return parallel.global_batch(next(self.train_iter), self.mesh)
 
   def run_eval(self, split: str, params, step: int) -> dict:
     result = self.evaluate(params, split)
@@ -86,8 +93,35 @@ class _Run:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains, evaluates and returns the final summaries (also written to workdir)."""
-  workdir = pathlib.Path(workdir).resolve()
+  """Trains, evaluates and returns the final summaries (also written to workdir).
+
+  From here on SIGTERM / SIGINT stop the run cleanly (vidjax/preemption.py):
+  during set-up (dataset generation, loading, the state) at once, with
+  nothing to save; in the loop after the step, with a checkpoint.
+  """
+  guard = preemption.PreemptionGuard()
+  try:
+    with guard.interruptible():
+      run = _set_up(config, pathlib.Path(workdir).resolve(), guard)
+  except preemption.StopRequested:
+    guard.close()
+    raise preemption.NothingToSave(0, str(workdir), 'while starting up') from None
+  try:
+    step, stopped_early = _loop(run)
+    if step < config.train.num_steps and not stopped_early:  # stop_after_steps: the same command goes on.
+      log.info('stopped at step %d of %d; run the same command to continue', step,
+               config.train.num_steps)
+      return {'state': run.state, 'stopped_at': step, 'step_fn': run.step_fn}
+    final = _finish(run, step, stopped_early)
+  finally:
+    guard.close()
+  final['step_fn'] = run.step_fn
+  return final
+
+
+def _set_up(config: ml_collections.ConfigDict, workdir: pathlib.Path,
+            guard: preemption.PreemptionGuard) -> _Run:
+  """Sections 1 to 6: everything the loop needs, the state resumed if the workdir has one."""
   workdir.mkdir(parents=True, exist_ok=True)
   main = parallel.is_main_process()
   t_start = time.time()
@@ -133,18 +167,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if main:
     log.info('model %s: %s parameters, %.3f GFLOPs per clip (forward)', config.model.name,
              f'{num_params:,}', gflops)
-  run = _Run(config, workdir, task, mesh, train_iter, meta, state, step_fn, evaluate, ckpt,
-             stopper, writer, main, t_start, num_params, gflops)
-
-  # 7. The loop, then 8. the final evaluation and report.
-  step, stopped_early = _loop(run)
-  if step < config.train.num_steps and not stopped_early:  # stop_after_steps: the same command goes on.
-    log.info('stopped at step %d of %d; run the same command to continue', step,
-             config.train.num_steps)
-    return {'state': run.state, 'stopped_at': step, 'step_fn': step_fn}
-  final = _finish(run, step, stopped_early)
-  final['step_fn'] = step_fn
-  return final
+  # 7. The loop (`_loop`), then 8. the final evaluation and report (`_finish`).
+  return _Run(config, workdir, task, mesh, train_iter, meta, state, step_fn, evaluate, ckpt,
+              stopper, writer, main, t_start, num_params, gflops, guard)
 
 
 def _loop(run: _Run) -> tuple[int, bool]:
@@ -157,7 +182,7 @@ def _loop(run: _Run) -> tuple[int, bool]:
   evaluated -- except after a preemption, whose evaluation a resume with
   early stopping runs first (repeating one that did happen changes nothing).
   """
-  config, task, stopper, mesh = run.config, run.task, run.stopper, run.mesh
+  config, task, stopper = run.config, run.task, run.stopper
   num_steps = config.train.num_steps
   ckpt_meta = checkpoint_meta(config, run.meta)
   step = int(run.state.step)
@@ -165,9 +190,14 @@ def _loop(run: _Run) -> tuple[int, bool]:
   if config.train.stop_after_steps > 0:
     stop_at = min(num_steps, step + config.train.stop_after_steps)
   stopped_early = False
+  guard = run.guard
   if stopper is not None and step > 0:
-    stopped_early = (run.evaluate_for_stopping(step) if run.eval_due(step)
-                     else stopper.should_stop(step))
+    try:
+      with guard.interruptible():
+        stopped_early = (run.evaluate_for_stopping(step) if run.eval_due(step)
+                         else stopper.should_stop(step))
+    except preemption.StopRequested:
+      raise preemption.NothingToSave(step, str(run.workdir), 'while re-evaluating') from None
     if stopped_early:
       log.info('stopped early before (%d evaluations without improvement since the best, '
                'at step %d): nothing to train', stopper.evaluations_since_best(step),
@@ -179,9 +209,11 @@ def _loop(run: _Run) -> tuple[int, bool]:
     from tqdm import tqdm
     bar = tqdm(total=num_steps, initial=step, desc='train', unit='step', dynamic_ncols=True)
   t_log, clips_since = time.time(), 0
-  guard = preemption.PreemptionGuard()
   try:
-    next_batch = parallel.global_batch(next(run.train_iter), mesh) if step < stop_at else None
+    try:
+      next_batch = run.next_batch() if step < stop_at else None
+    except preemption.StopRequested:
+      raise preemption.NothingToSave(step, str(run.workdir)) from None
     while step < stop_at:
       run.state, step_metrics = run.step_fn(run.state, next_batch)
       step += 1
@@ -189,8 +221,14 @@ def _loop(run: _Run) -> tuple[int, bool]:
       clips_since += config.train.batch_size
       position = checkpoint_lib.DataPosition(run.train_iter)  # Before the prefetch below.
       preempted = guard.should_stop(step)
+      data_error = None
       if step < stop_at and not preempted:  # Decode and place the next batch while this step runs.
-        next_batch = parallel.global_batch(next(run.train_iter), mesh)
+        try:
+          next_batch = run.next_batch()
+        except preemption.StopRequested:
+          preempted = True
+        except DecodeWorkerDied as e:  # Save this step, then stop with one line.
+          data_error = e
       if bar is not None:
         bar.update(1)
       if step % config.train.log_every == 0 or step == stop_at:
@@ -205,22 +243,27 @@ def _loop(run: _Run) -> tuple[int, bool]:
         elif run.main:
           log.info('step %d/%d: %s, %.0f clips/s', step, num_steps, task.describe_train(summary),
                    summary['clips_per_second'])
-      if run.eval_due(step) and not preempted:
-        stopped_early = run.evaluate_for_stopping(step)
+      if run.eval_due(step) and not preempted and data_error is None:
+        try:
+          with guard.interruptible():
+            stopped_early = run.evaluate_for_stopping(step)
+        except preemption.StopRequested:
+          preempted = True
         if stopped_early:
           log.info('early stopping at step %d: %d evaluations without improvement since '
                    'the best, at step %d', step, stopper.evaluations_since_best(step),
                    stopper.best_step)
       if (step % config.train.checkpoint_every == 0 or step == stop_at or preempted
-          or stopped_early):
+          or stopped_early or data_error is not None):
         _check_finite(run.state, config.train.on_nonfinite)  # Never save past a NaN under 'stop'.
         run.ckpt.save(step, run.state, ckpt_meta, position, force=True)
+      if data_error is not None:
+        raise preemption.Preempted(step, str(run.workdir), str(data_error))
       if preempted:
         raise preemption.Preempted(step, str(run.workdir))
       if stopped_early:
         break
   finally:
-    guard.close()
     if bar is not None:
       bar.close()
     run.ckpt.wait()
@@ -244,7 +287,15 @@ def _finish(run: _Run, step: int, stopped_early: bool) -> dict:
                task.periodic_split, stopper.best_metric)
     stopper.close()
   # Logged at the step whose parameters they measure (the best, under early stopping).
-  final = {split: run.run_eval(split, params, best_step or step) for split in task.final_splits}
+  try:
+    with run.guard.interruptible():
+      final = {split: run.run_eval(split, params, best_step or step)
+               for split in task.final_splits}
+  except preemption.StopRequested:
+    run.ckpt.close()
+    run.writer.close()
+    raise preemption.Preempted(step, str(run.workdir),
+                               'preempted during the final evaluation') from None
   run.writer.flush()
   run.ckpt.close()
   if main:

@@ -7,6 +7,8 @@ fail that the numbers would mean nothing.
 from __future__ import annotations
 
 import logging
+import re
+import signal
 
 from vidjax.errors import UserError
 
@@ -56,3 +58,24 @@ class FailureCounter:
 
   def summary(self) -> str:
     return f'{self.split}: {len(self.failed)} unreadable video(s) skipped of {self.seen} read'
+
+
+class DecodeWorkerDied(DataError):
+  """A decode worker process ended under the pipeline (a signal, the OOM killer, a crash)."""
+
+
+_GRAIN_WORKER_DIED = re.compile(r'Worker process was terminated unexpectedly with exit code (-?\d+)')
+
+
+def as_worker_death(error: BaseException) -> DecodeWorkerDied | None:
+  """grain's error for a dead worker process -> one line naming what ended it; else None."""
+  match = _GRAIN_WORKER_DIED.search(str(error))
+  if match is None:
+    return None
+  code = int(match.group(1))
+  if code < 0:
+    name = signal.Signals(-code).name if -code in signal.valid_signals() else f'signal {-code}'
+    how = f'killed by {name}' + (' (the out-of-memory killer sends it)' if -code == 9 else '')
+  else:
+    how = f'exited with code {code} (a crash in the decoder?)'
+  return DecodeWorkerDied(f'a decode worker process was {how}')

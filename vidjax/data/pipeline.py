@@ -36,6 +36,8 @@ import numpy as np
 from vidjax.data.clip_spec import ClipSpec, views_per_video  # noqa: F401  (re-exported)
 from vidjax.data.clips import EvalViews, TrainClip
 from vidjax.data.failures import DataError, FailureCounter  # noqa: F401  (re-exported)
+from vidjax.data.failures import as_worker_death
+from vidjax.data.workers import init_decode_worker
 from vidjax.data.records import Record, Targets
 from vidjax.errors import UserError
 
@@ -62,8 +64,20 @@ def _decoded(ds: grain.MapDataset, workers: int, read_threads: int) -> grain.Ite
   it = ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=8))
   if workers:
     it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers,
-                                                     per_worker_buffer_size=4))
+                                                     per_worker_buffer_size=4),
+                        worker_init_fn=init_decode_worker)
   return it
+
+
+def _next_decoded(iterator) -> dict:
+  """The next decoded element; a dead decode worker is one line, never a long traceback."""
+  try:
+    return next(iterator)
+  except RuntimeError as e:
+    death = as_worker_death(e)
+    if death is None:
+      raise
+    raise death from None
 
 
 def _stack(elements: Sequence[dict]) -> dict:
@@ -214,7 +228,7 @@ class TrainIterator(grain.DatasetIterator):
     first = self._position + stream.process_index * stream.rows
     rows = []
     for row in range(stream.rows):
-      element = next(self._source())
+      element = _next_decoded(self._source())
       if not stream.failures.keep(element):
         element = stream.replacement(first + row)
       rows.append(element)
@@ -309,7 +323,11 @@ def eval_batches(records: Sequence[Record], data, *, batch_size: int, num_batche
   it = iter(_decoded(ds, data.num_workers, data.read_threads).filter(failures.keep))
   produced, row, batch = 0, 0, new_batch()
   try:
-    for element in it:
+    while True:
+      try:
+        element = _next_decoded(it)
+      except StopIteration:
+        break
       for v, view in enumerate(element['video']):  # [T, H, W, 3]
         batch['video'][row] = view
         for k in padding:

@@ -55,6 +55,8 @@ import shutil
 import numpy as np
 from scipy import ndimage
 
+from vidjax.data import workers
+
 CLASS_NAMES: tuple[str, ...] = (
     'move_right', 'move_left',
     'move_down', 'move_up',
@@ -286,7 +288,9 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = FPS) -> No
 _worker_digits: dict[str, np.ndarray] = {}
 
 
-def _init_worker(digits_by_split: dict[str, np.ndarray]) -> None:
+def _init_worker(digits_by_split: dict[str, np.ndarray], pool_worker: bool = False) -> None:
+  if pool_worker:
+    workers.init_pool_worker()  # Ignore Ctrl-C, exit with the parent.
   _worker_digits.update(digits_by_split)
 
 
@@ -335,7 +339,7 @@ def generate(root: str | os.PathLike, *,
   else:
     context = multiprocessing.get_context('spawn')
     with context.Pool(num_processes, initializer=_init_worker,
-                      initargs=(digits,)) as pool:
+                      initargs=(digits, True)) as pool:
       for _ in pool.imap_unordered(_write_clip, jobs, chunksize=16):
         pass
   return root
