@@ -84,7 +84,7 @@ def test_a_killed_decode_worker_saves_the_step_and_stops_with_one_line(tiny_acti
   again = moments.Run([*_flags(tiny_actions_root, workdir, steps=saved + 2)])
   code, _ = again.finish(timeout=240)
   assert code == 0, again.lines[-20:]
-  assert any(f'resumed from' in l and f'at step {saved}' in l for l in again.lines)
+  assert any('resumed from' in l and f'at step {saved}' in l for l in again.lines)
 
 
 @pytest.mark.skipif(not pathlib.Path('/proc/self/stat').exists(), reason='reads /proc')

@@ -44,11 +44,13 @@ class Dataset:
   """A registry entry. `load(data, split, seed) -> Split`; `num_classes` is the
   published class count, so a model's cost can be summarised without the data;
   `generate(root, clips_per_class=...)` renders a generated set; `reader(root,
-  split, **options)` reads a published layout (vidjax/data/layouts/)."""
+  split, **options)` reads a published layout (vidjax/data/layouts/);
+  `made_here` datasets are written by vidjax, under the cache dir by default."""
   load: Callable[..., Split]
   num_classes: int | None = None
   generate: Callable | None = None
   reader: Callable[..., VideoDataset] | None = None
+  made_here: bool = False
 
 
 def cache_dir() -> pathlib.Path:
@@ -58,7 +60,7 @@ def cache_dir() -> pathlib.Path:
 def dataset_root(data) -> pathlib.Path:
   if data.root:
     return pathlib.Path(data.root).expanduser()
-  if get(data.dataset).generate is not None or data.dataset == 'moving_mnist':
+  if get(data.dataset).made_here:
     return cache_dir() / data.dataset
   raise UserError(f"data.root is empty; set --config.data.root to your {data.dataset} directory")
 
@@ -131,10 +133,10 @@ def _moving_mnist(data, split: str, seed: int = 0) -> Split:
 DATASETS: dict[str, Dataset] = {
     'synthetic_actions': Dataset(_generated(synthetic_actions.ensure_dataset),
                                  len(synthetic_actions.CLASS_NAMES),
-                                 synthetic_actions.ensure_dataset),
+                                 synthetic_actions.ensure_dataset, made_here=True),
     'synthetic_appearance': Dataset(_generated(synthetic_appearance.ensure_dataset),
                                     len(synthetic_appearance.CLASS_NAMES),
-                                    synthetic_appearance.ensure_dataset),
+                                    synthetic_appearance.ensure_dataset, made_here=True),
     'csv': Dataset(_layout('csv'), reader=csv_list.load_csv_list),
     'ucf101': Dataset(_layout('ucf101', fold=lambda data: data.ucf101_fold), 101,
                       reader=ucf101.load_ucf101),
@@ -143,7 +145,7 @@ DATASETS: dict[str, Dataset] = {
     'kinetics600': Dataset(_layout('kinetics600'), 600, reader=kinetics.load_kinetics),
     'kinetics700': Dataset(_layout('kinetics700'), 700, reader=kinetics.load_kinetics),
     'ssv2': Dataset(_layout('ssv2'), 174, reader=ssv2.load_ssv2),
-    'moving_mnist': Dataset(_moving_mnist),
+    'moving_mnist': Dataset(_moving_mnist, made_here=True),
 }
 
 
