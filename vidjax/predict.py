@@ -33,7 +33,7 @@ def restore_params(config, workdir: str, task=None):
   model = task.build_model(saved)
   tx, _ = steps.make_optimizer(config.optim, config.train.num_steps)  # For the shapes only.
   mesh = parallel.make_mesh(config.mesh.data, config.mesh.model)
-  _, abstract_state = steps.abstract_state(config, model, tx, mesh)
+  _, abstract_state = steps.abstract_state(config, model, tx, mesh, task)
   meta = task.meta(saved)
   params, step = ckpt.restore_params(abstract_state.params, meta)
   ckpt.close()

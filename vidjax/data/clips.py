@@ -18,8 +18,9 @@ from vidjax.data.clip_spec import ClipSpec, eval_indices, train_indices
 from vidjax.data.records import ClipInfo, NoTargets, Record, Targets
 
 
-def _read(spec: ClipSpec, path: str, sample, short_side: int, crop: str) -> tuple[np.ndarray, int]:
-  """(frames at the size the crop mode wants, the video's frame count)."""
+def _read(spec: ClipSpec, path: str, sample, short_side: int,
+          crop: str) -> tuple[np.ndarray, np.ndarray, int]:
+  """(frames at the size the crop mode wants, their indices, the video's frame count)."""
   if crop == 'none':
     size = dict(height=spec.height, width=spec.width)
   else:
@@ -30,9 +31,9 @@ def _read(spec: ClipSpec, path: str, sample, short_side: int, crop: str) -> tupl
     seen['num_frames'] = num_frames
     return sample(num_frames)
 
-  frames, _ = decode.read_clip(path, counted, num_threads=spec.decode_threads,
-                               timeout_s=spec.timeout_s or None, **size)
-  return frames, seen['num_frames']
+  frames, indices = decode.read_clip(path, counted, num_threads=spec.decode_threads,
+                                     timeout_s=spec.timeout_s or None, **size)
+  return frames, indices, seen['num_frames']
 
 
 def _at_least(clip: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -59,15 +60,10 @@ class TrainClip:
     # The sampler runs in the decode's thread, which a timeout abandons: it
     # gets a generator of its own, so a late call cannot disturb `rng`.
     sample_rng = np.random.default_rng(int(rng.integers(1 << 63)))
-    picked = {}
-
-    def sample(num_frames: int) -> np.ndarray:
-      picked['indices'] = train_indices(spec, sample_rng, num_frames)
-      return picked['indices']
-
     try:
-      clip, num_video_frames = _read(spec, record.path, sample, spec.train_short_side,
-                                     spec.train_crop)  # [T, h, w, 3]
+      clip, indices, num_video_frames = _read(
+          spec, record.path, lambda n: train_indices(spec, sample_rng, n), spec.train_short_side,
+          spec.train_crop)  # [T, h, w, 3]
     except decode.DecodeError as e:
       return {'error': e.reason, 'path': record.path}
     if spec.train_crop == 'random_resized':
@@ -83,7 +79,7 @@ class TrainClip:
       brightness, contrast, saturation = spec.color_jitter
       clip = transforms.color_jitter(clip, rng, brightness=brightness, contrast=contrast,
                                      saturation=saturation)
-    info = ClipInfo(picked['indices'], num_video_frames, flipped)
+    info = ClipInfo(indices, num_video_frames, flipped)
     return {'video': np.ascontiguousarray(clip), **self.targets(record.annotation, info)}
 
 
@@ -101,15 +97,10 @@ class EvalViews:
   def __call__(self, item: tuple[int, Record]) -> dict:
     index, record = item
     spec = self.spec
-    picked = {}
-
-    def sample(num_frames: int) -> np.ndarray:
-      picked['indices'] = eval_indices(spec, spec.eval_num_clips, num_frames)  # [K, T]
-      return picked['indices']
-
     try:
-      clips, num_video_frames = _read(spec, record.path, sample, spec.eval_short_side,
-                                      spec.eval_crop)  # [K, T, h, w, 3]
+      clips, indices, num_video_frames = _read(
+          spec, record.path, lambda n: eval_indices(spec, spec.eval_num_clips, n),
+          spec.eval_short_side, spec.eval_crop)  # [K, T, h, w, 3], indices [K, T]
     except decode.DecodeError as e:
       return {'error': e.reason, 'path': record.path}
     crops = 1
@@ -120,8 +111,8 @@ class EvalViews:
       crops = 3
       clips = np.concatenate([transforms.spatial_crops(_at_least(c, spec.height, spec.width),
                                                        spec.height, 3) for c in clips])
-    per_clip = [self.targets(record.annotation, ClipInfo(indices, num_video_frames))
-                for indices in picked['indices']]
+    per_clip = [self.targets(record.annotation, ClipInfo(clip_indices, num_video_frames))
+                for clip_indices in indices]
     targets = {k: np.repeat(np.stack([t[k] for t in per_clip]), crops, axis=0)
                for k in self.targets.padding()}
     return {'video': np.ascontiguousarray(clips), 'index': np.int32(index), **targets}

@@ -152,7 +152,8 @@ class FramePrediction:
   def mean_frame(self) -> np.ndarray:
     """The mean-frame baseline: float32 [64, 64, 1] in [0, 1], from training sequences."""
     if self._mean_frame is None:
-      source = registry.load_split(self.config.data, 'train', self.config.seed).source
+      data = self.config.data
+      source = registry.load_split(data, data.train_split, self.config.seed).source
       count = min(MEAN_FRAME_SEQUENCES, len(source))
       self._mean_frame = np.mean([source[i].astype(np.float32) for i in range(count)],
                                  axis=(0, 1)) / 255.0
