@@ -9,6 +9,7 @@ from tests.conftest import REPO
 from vidjax import config as config_lib
 from vidjax import models
 from vidjax.data import moving_mnist
+from vidjax.tasks import localization
 
 DEFAULT = str(REPO / 'configs' / 'default.py')
 
@@ -96,7 +97,9 @@ def test_defaults_compose_the_blocks_declared_beside_their_code():
   for name, family in models.FAMILIES.items():
     assert defaults.model[name].to_dict() == family.default_config().to_dict(), name
   assert defaults.data.moving_mnist.to_dict() == moving_mnist.default_config().to_dict()
-  assert set(models.CLASSIFIERS) | set(models.FORECASTERS) == set(models.FAMILIES)
+  assert defaults.localization.to_dict() == localization.default_config().to_dict()
+  assert (set(models.CLASSIFIERS) | set(models.FORECASTERS) | set(models.DETECTORS)
+          == set(models.FAMILIES))
   assert models.CLASSIFIERS['lrcn'] is models.FAMILIES['lrcn'].cls
 
 

@@ -5,6 +5,8 @@
       --mode predict --video clip.mp4 [--video more.mp4 ...]
   python -m vidjax.main --config configs/moving_mnist_convlstm.py --workdir runs/mm \
       --mode predict --video sequence.npy   # frame prediction: writes the next frames
+  python -m vidjax.main --config configs/untrimmed_backbone.py --workdir runs/backbone \
+      --mode extract --config.extract.out_dir=runs/features   # snippet features
 
 Config overrides are `--config.a.b=value`. A user mistake (a misspelt key, a
 missing file, an incompatible checkpoint) ends with one line and exit code 2.
@@ -23,8 +25,8 @@ from vidjax.errors import UserError
 
 _CONFIG = flags.DEFINE_string('config', None, 'Config file, optionally path.py:variant.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and results go.')
-_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'predict'], 'What to do.')
-_VIDEO = flags.DEFINE_multi_string('video', [], 'Video file(s) for --mode predict; '
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'predict', 'extract'], 'What to do.')
+_VIDEO = flags.DEFINE_multi_string('video', [], 'Video file(s) for --mode predict or extract; '
                                        'frame prediction also reads .npy sequences.')
 _COORDINATOR = flags.DEFINE_string('coordinator_address', '', 'host:port of process 0, for multi-host.')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', 0, 'Processes in a multi-host run.')
@@ -48,6 +50,9 @@ def run(argv_rest: list[str], overrides: list[str]) -> None:
   elif _MODE.value == 'evaluate':
     from vidjax import predict
     predict.evaluate(config, _WORKDIR.value)
+  elif _MODE.value == 'extract':
+    from vidjax import extract
+    extract.extract(config, _WORKDIR.value, _VIDEO.value)
   else:
     from vidjax import predict
     if not _VIDEO.value:

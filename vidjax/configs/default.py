@@ -17,21 +17,28 @@ import ml_collections
 
 from vidjax import models
 from vidjax.data import moving_mnist
+from vidjax.tasks import localization
 
 
 def get_config():
   config = ml_collections.ConfigDict()
   config.seed = 0
-  config.task = 'classification'  # classification | frame_prediction
+  config.task = 'classification'  # classification | frame_prediction | localization
 
   # Data: files -> decode -> sample -> transform -> batch.
   config.data = ml_collections.ConfigDict()
-  config.data.dataset = 'synthetic_actions'  # synthetic_actions | synthetic_appearance | csv | ucf101 | kinetics | ssv2 | moving_mnist
+  # synthetic_actions | synthetic_appearance | csv | ucf101 | kinetics | ssv2 | moving_mnist;
+  # untrimmed (task 'localization'): synthetic_untrimmed | thumos14 | activitynet | mstcn;
+  # synthetic_untrimmed_clips: trimmed clips of synthetic_untrimmed, for its backbone.
+  config.data.dataset = 'synthetic_actions'
   config.data.root = ''  # '' = the cache dir (~/.cache/vidjax or $VIDJAX_CACHE) for generated sets.
   config.data.train_split = 'train'
   config.data.eval_split = 'val'
   config.data.test_split = 'test'
   config.data.ucf101_fold = 1  # UCF-101's official train/test lists: 1, 2 or 3.
+  config.data.annotation_file = ''  # activitynet: the JSON under data.root; '' = annotations.json.
+  config.data.mstcn_split = 1  # mstcn: splits/{train,test}.split{k}.bundle.
+  config.data.mstcn_fps = 15.0  # mstcn: frame rate of groundTruth/features (50Salads: 30).
   config.data.num_frames = 8  # Frames per clip the model sees.
   config.data.frame_stride = 2  # Distance between sampled frames.
   # dense: num_frames every frame_stride, random start in training, centred in eval;
@@ -71,14 +78,29 @@ def get_config():
   config.data.max_failed_fraction = 0.05  # Stop if more of a split fails to decode.
   # The embedded dataset's size: clips per class in train / val / test.
   config.data.synthetic_clips_per_class = (250, 25, 25)
+  # The embedded untrimmed set (synthetic_untrimmed): videos in train / val / test, mean length.
+  config.data.untrimmed_videos_per_split = (80, 16, 40)
+  config.data.untrimmed_mean_frames = 600
   # Moving MNIST (data.dataset='moving_mnist', task 'frame_prediction'): 64x64 sequences of
   # bouncing MNIST digits; its keys are declared beside its generator.
   config.data.moving_mnist = moving_mnist.default_config()
 
+  # Temporal localization and segmentation (task 'localization'), declared beside the task.
+  config.localization = localization.default_config()
+
+  # Feature extraction (--mode extract): a trained classifier's snippet features.
+  config.extract = ml_collections.ConfigDict()
+  config.extract.dataset = ''  # Whose videos; '' = data.dataset.
+  config.extract.splits = ('train', 'val', 'test')
+  config.extract.out_dir = ''  # Where <video_id>.npy, probabilities/ and features.json go.
+  config.extract.stride = 4  # Frames between snippet starts.
+  config.extract.batch_size = 64  # Snippets per step, over this process's devices.
+
   # Model: `name` picks the family; each family's keys are its constructor's.
   config.model = ml_collections.ConfigDict()
   # Classifiers: lrcn | single_frame | convlstm | space_time_attention;
-  # frame predictors (task 'frame_prediction'): convlstm_forecaster | fc_lstm.
+  # frame predictors (task 'frame_prediction'): convlstm_forecaster | fc_lstm;
+  # temporal detectors (task 'localization'): temporal_detector.
   config.model.name = 'lrcn'
   config.model.dtype = 'float32'  # Compute dtype; parameters stay float32.
   config.model.remat = False  # Recompute activations in the backward pass.

@@ -60,10 +60,14 @@ class TrainClip:
     # The sampler runs in the decode's thread, which a timeout abandons: it
     # gets a generator of its own, so a late call cannot disturb `rng`.
     sample_rng = np.random.default_rng(int(rng.integers(1 << 63)))
+    start, stop = record.annotation.get('frames', (0, None))  # A span of a long video.
+
+    def sample(num_frames: int) -> np.ndarray:
+      end = num_frames if stop is None else min(stop, num_frames)
+      return start + train_indices(spec, sample_rng, max(end - start, 1))
     try:
       clip, indices, num_video_frames = _read(
-          spec, record.path, lambda n: train_indices(spec, sample_rng, n), spec.train_short_side,
-          spec.train_crop)  # [T, h, w, 3]
+          spec, record.path, sample, spec.train_short_side, spec.train_crop)  # [T, h, w, 3]
     except decode.DecodeError as e:
       return {'error': e.reason, 'path': record.path}
     if spec.train_crop == 'random_resized':

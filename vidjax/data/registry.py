@@ -19,8 +19,8 @@ import os
 import pathlib
 from typing import Any, Callable, Sequence
 
-from vidjax.data import synthetic_actions, synthetic_appearance
-from vidjax.data.layouts import csv_list, kinetics, ssv2, ucf101
+from vidjax.data import synthetic_actions, synthetic_appearance, synthetic_untrimmed
+from vidjax.data.layouts import activitynet, csv_list, kinetics, mstcn, ssv2, thumos14, ucf101
 from vidjax.data.layouts.common import VideoDataset
 from vidjax.data.records import Record
 from vidjax.errors import UserError
@@ -98,7 +98,12 @@ def _labelled(found: VideoDataset) -> Split:
   return Split(records, list(found.class_names), list(found.missing))
 
 
-def _layout(name: str, **options: Callable) -> Callable[..., Split]:
+def _as_split(found) -> Split:
+  """Untrimmed layouts already give records (segments, labels, duration, fps)."""
+  return Split(list(found.records), list(found.class_names), list(found.missing))
+
+
+def _layout(name: str, convert: Callable = _labelled, **options: Callable) -> Callable[..., Split]:
   """A loader reading `name`'s published layout; option values come from `config.data`."""
 
   def load(data, split: str, seed: int = 0) -> Split:
@@ -111,7 +116,7 @@ def _layout(name: str, **options: Callable) -> Callable[..., Split]:
       if ' split must be ' in str(e):
         hint = ' (set data.train_split, data.eval_split and data.test_split)'
       raise UserError(f'{e}{hint}') from None
-    return _labelled(found)
+    return convert(found)
   return load
 
 
@@ -123,6 +128,40 @@ def _generated(ensure: Callable) -> Callable[..., Split]:
     ensure(dataset_root(data), clips_per_class=tuple(data.synthetic_clips_per_class))
     return read_csv(data, split, seed)
   return load
+
+
+def _ensure_untrimmed(data) -> pathlib.Path:
+  counts = dict(zip(('train', 'val', 'test'), data.untrimmed_videos_per_split))
+  root = pathlib.Path(data.root).expanduser() if data.root else cache_dir() / 'synthetic_untrimmed'
+  return synthetic_untrimmed.ensure_dataset(root, videos_per_split=counts,
+                                            mean_frames=data.untrimmed_mean_frames)
+
+
+def _untrimmed(data, split: str, seed: int = 0) -> Split:
+  """The embedded untrimmed set, generated on first use, read as the ActivityNet JSON it is."""
+  _ensure_untrimmed(data)
+  return _layout('activitynet', _as_split)(data, split, seed)
+
+
+def _untrimmed_clips(data, split: str, seed: int = 0) -> Split:
+  """A clip classifier's data from the embedded untrimmed set (classes: background + actions).
+
+  'train' is spans of the long training videos: every action instance, and
+  idle stretches (as many as an average class has instances), each a record
+  whose clips are drawn anywhere inside it, a new clip every epoch. The other
+  splits are the fixed trimmed clips cut from their videos.
+  """
+  del seed
+  root = _ensure_untrimmed(data)
+  try:
+    clips = _labelled(read_layout('csv', str(root / 'clips'), split))
+    if split != 'train':
+      return clips
+    videos = read_layout('activitynet', str(root), split)
+  except ValueError as e:
+    raise UserError(str(e)) from None
+  return Split(synthetic_untrimmed.span_records(videos.records), clips.class_names,
+               list(videos.missing))
 
 
 def _moving_mnist(data, split: str, seed: int = 0) -> Split:
@@ -146,6 +185,18 @@ DATASETS: dict[str, Dataset] = {
     'kinetics700': Dataset(_layout('kinetics700'), 700, reader=kinetics.load_kinetics),
     'ssv2': Dataset(_layout('ssv2'), 174, reader=ssv2.load_ssv2),
     'moving_mnist': Dataset(_moving_mnist, made_here=True),
+    # Untrimmed videos: records carry 'segments' (seconds) and 'labels' (task 'localization').
+    'synthetic_untrimmed': Dataset(_untrimmed, len(synthetic_untrimmed.CLASS_NAMES),
+                                   synthetic_untrimmed.ensure_dataset, made_here=True),
+    'synthetic_untrimmed_clips': Dataset(_untrimmed_clips, len(synthetic_untrimmed.CLASS_NAMES) + 1,
+                                         made_here=True),  # Root: synthetic_untrimmed's.
+    'thumos14': Dataset(_layout('thumos14', _as_split), 20, reader=thumos14.load_thumos14),
+    'activitynet': Dataset(_layout('activitynet', _as_split,
+                                   annotation_file=lambda data: data.annotation_file
+                                   or 'annotations.json'),
+                           200, reader=activitynet.load_activitynet_json),
+    'mstcn': Dataset(_layout('mstcn', _as_split, split_index=lambda data: data.mstcn_split,
+                             fps=lambda data: data.mstcn_fps), reader=mstcn.load_mstcn),
 }
 
 

@@ -3,10 +3,12 @@
 Adding a model family is its module (the class and a `default_config()` that
 declares its keys beside its code) plus one line in `FAMILIES`. The family's
 keyword arguments are the keys of `config.model.<name>`; the shared ones
-(`dtype`, `remat`) come from `config.model` itself. Two kinds of output:
+(`dtype`, `remat`) come from `config.model` itself. Three kinds of output:
 - 'classifier': video [B, T, H, W, C] -> logits [B, K] (task 'classification');
 - 'forecaster': observed frames [B, T_in, H, W, C] -> logits of the next
-  `num_future` frames [B, T_out, H, W, C] (task 'frame_prediction').
+  `num_future` frames [B, T_out, H, W, C] (task 'frame_prediction');
+- 'detector': snippet features [B, T, C] and their mask -> per-step class
+  scores, boundary offsets and frame-wise labels (task 'localization').
 """
 from __future__ import annotations
 
@@ -19,13 +21,15 @@ import ml_collections
 
 from vidjax.errors import UserError
 
-from vidjax.models import convlstm, fc_lstm, forecasters, lrcn, single_frame, space_time_attention
+from vidjax.models import (convlstm, fc_lstm, forecasters, lrcn, single_frame, space_time_attention,
+                           temporal_detector)
 from vidjax.models.convlstm import ConvLSTMClassifier
 from vidjax.models.fc_lstm import FCLSTMForecaster
 from vidjax.models.forecasters import PatchedConvLSTMForecaster
 from vidjax.models.lrcn import LRCN
 from vidjax.models.single_frame import SingleFrame
 from vidjax.models.space_time_attention import SpaceTimeTransformer
+from vidjax.models.temporal_detector import TemporalDetector
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,11 +37,12 @@ class Family:
   """A model family: its module class, its config block and the kind of output it gives."""
   cls: type  # The Flax module; `default_config()`'s keys are its keyword arguments.
   default_config: Callable[[], ml_collections.ConfigDict]
-  output: str  # classifier | forecaster
+  output: str  # classifier | forecaster | detector
 
   def __post_init__(self):
-    if self.output not in ('classifier', 'forecaster'):
-      raise ValueError(f"{self.cls.__name__}: output must be 'classifier' or 'forecaster'")
+    if self.output not in ('classifier', 'forecaster', 'detector'):
+      raise ValueError(f"{self.cls.__name__}: output must be 'classifier', 'forecaster' "
+                       "or 'detector'")
 
 
 FAMILIES = {  # One line per family, in the order of config.model's blocks.
@@ -47,10 +52,12 @@ FAMILIES = {  # One line per family, in the order of config.model's blocks.
     'space_time_attention': Family(SpaceTimeTransformer, space_time_attention.default_config, 'classifier'),
     'convlstm_forecaster': Family(PatchedConvLSTMForecaster, forecasters.default_config, 'forecaster'),
     'fc_lstm': Family(FCLSTMForecaster, fc_lstm.default_config, 'forecaster'),
+    'temporal_detector': Family(TemporalDetector, temporal_detector.default_config, 'detector'),
 }
 
 CLASSIFIERS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'classifier'}
 FORECASTERS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'forecaster'}
+DETECTORS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'detector'}
 
 
 def default_configs() -> dict[str, ml_collections.ConfigDict]:
@@ -96,3 +103,9 @@ def build_model(model_config, num_classes: int, registry=None):
 def build_forecaster(model_config, registry=None):
   """The frame predictor `model_config.name` (see `FORECASTERS`)."""
   return _build(model_config, FORECASTERS if registry is None else registry)
+
+
+def build_detector(model_config, num_classes: int, registry=None):
+  """The temporal detector `model_config.name` (see `DETECTORS`), for `num_classes` actions."""
+  return _build(model_config, DETECTORS if registry is None else registry,
+                num_classes=num_classes)

@@ -86,10 +86,12 @@ class Task(Protocol):
 # the protocol, so that a task module may import its sibling helpers from this package.)
 from vidjax.tasks.classification import Classification  # noqa: E402
 from vidjax.tasks.frame_prediction import FramePrediction  # noqa: E402
+from vidjax.tasks.localization import Localization  # noqa: E402
 
 TASKS = {
     'classification': Classification,
     'frame_prediction': FramePrediction,
+    'localization': Localization,
 }
 
 
