@@ -10,6 +10,7 @@ os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
 import pathlib  # noqa: E402
+import tempfile  # noqa: E402
 
 import pytest  # noqa: E402
 from absl import flags  # noqa: E402
@@ -19,6 +20,14 @@ flags.FLAGS.mark_as_parsed()
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 TINY_CLIPS_PER_CLASS = (3, 1, 1)
+# Runs in subprocesses share JAX's persistent compilation cache for this session: dozens
+# of them compile the same tiny programs, which costs more than the steps they take.
+_SUBPROCESS_JAX_CACHE = os.path.join(tempfile.gettempdir(), f'vidjax-tests-jax-cache-{os.getpid()}')
+
+
+def pytest_sessionfinish(session, exitstatus):
+  import shutil
+  shutil.rmtree(_SUBPROCESS_JAX_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')
@@ -48,7 +57,9 @@ def run_vidjax(*args, timeout=300, wait=True, new_session=False):
   """
   import subprocess
   import sys
-  env = {**os.environ, 'XLA_FLAGS': '', 'JAX_PLATFORMS': 'cpu', 'PYTHONUNBUFFERED': '1'}
+  env = {**os.environ, 'XLA_FLAGS': '', 'JAX_PLATFORMS': 'cpu', 'PYTHONUNBUFFERED': '1',
+         'JAX_COMPILATION_CACHE_DIR': _SUBPROCESS_JAX_CACHE,
+         'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0'}
   command = [sys.executable, '-m', 'vidjax.main', *map(str, args)]
   if not wait:
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,

@@ -2,8 +2,8 @@
 
 What localization looked like before single-stage detectors (and what a
 user with only a clip classifier would do): slide windows of several
-lengths over the video, score each window by the classifier's mean class
-probability over the snippets it spans, and keep the best windows with
+lengths over the video, score each window by the classifier's class
+probability inside it against its flanks, and keep the best windows with
 NMS. It reads the probabilities `--mode extract` wrote beside the
 features (probabilities/<video_id>.npy, one row per snippet) and is scored
 by the same evaluator as the detector, on the same videos; its frame labels
@@ -35,22 +35,37 @@ def window_candidates(probs: np.ndarray, action_columns: np.ndarray, grid,
   """probs [T, K_classifier] -> every window's (segment [N, 2] s, score [N], label [N]).
 
   A window of snippets [i, i + k) covers frames from snippet i's first to
-  snippet i + k - 1's last; its score for action c is the mean probability
-  of the classifier's column for c (`action_columns[c]`).
+  snippet i + k - 1's last. Its score for action c is the classifier's mean
+  probability of c inside times one minus its mean over the flanks (k / 4
+  snippets, at least one, either side): the mean alone ranks every window
+  inside an action equal to the whole action, so NMS would keep fragments;
+  the contrast makes the window that fits the action best win.
   """
   segments, scores, labels = [], [], []
   cumulative = np.concatenate([np.zeros((1, probs.shape[1])), np.cumsum(probs, 0)])
+  total = len(probs)
+
+  def mean(lo, hi):  # [W] windows [lo, hi) clipped to the video; 0 where empty.
+    lo, hi = np.clip(lo, 0, total), np.clip(hi, 0, total)
+    count = np.maximum(hi - lo, 1)[:, None]
+    return (cumulative[hi] - cumulative[lo]) / count * ((hi > lo)[:, None])
+
   for k in windows:
-    if k > len(probs):
+    if k > total:
       continue
-    start = np.arange(len(probs) - k + 1)
-    mean = (cumulative[start + k] - cumulative[start]) / k  # [W, K]
+    start = np.arange(total - k + 1)
+    flank = max(1, k // 4)
+    inside = mean(start, start + k)  # [W, K]
+    left, right = mean(start - flank, start), mean(start + k, start + k + flank)
+    sides = (start > 0).astype(float) + (start + k < total)  # Flanks that exist.
+    outside = (left + right) / np.maximum(sides, 1)[:, None]
     t0 = start * grid.stride / grid.fps
     t1 = ((start + k - 1) * grid.stride + grid.window) / grid.fps
     for c, column in enumerate(action_columns):
-      keep = mean[:, column] >= MIN_SCORE
+      score = inside[:, column] * (1 - outside[:, column])
+      keep = score >= MIN_SCORE
       segments.append(np.stack([t0[keep], t1[keep]], -1))
-      scores.append(mean[keep, column])
+      scores.append(score[keep])
       labels.append(np.full(keep.sum(), c))
   if not segments:
     return np.zeros((0, 2)), np.zeros((0,)), np.zeros((0,), int)
