@@ -108,17 +108,21 @@ def main() -> None:
   parser.add_argument('--quick', action='store_true', help='a tiny run of the same code')
   parser.add_argument('--workdir', default='', help='runs go here (default: a temp dir)')
   parser.add_argument('--cache', default='', help='$VIDJAX_CACHE (default: a fresh temp dir)')
+  parser.add_argument('--seed', type=int, default=0, help='config.seed of both trainings')
+  parser.add_argument('--out', default='', help='where the table goes (default: experiments/'
+                      'results, or the workdir with --quick)')
   args = parser.parse_args()
   workdir = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix='vidjax_localization_'))
   workdir.mkdir(parents=True, exist_ok=True)
   env = dict(os.environ, VIDJAX_CACHE=args.cache or str(workdir / 'cache'))
   data = QUICK if args.quick else []
   features = workdir / 'features'
-  common = [*data, f'--config.extract.out_dir={features}',
-            f'--config.train.progress_bar=false']
+  common = [*data, f'--config.extract.out_dir={features}', f'--config.seed={args.seed}',
+            '--config.train.progress_bar=false']
   backbone = ['--config', 'configs/untrimmed_backbone.py', '--workdir', str(workdir / 'backbone'),
               *common, *(QUICK_BACKBONE if args.quick else [])]
   detector_flags = [*data, f'--config.localization.features_dir={features}',
+                    f'--config.seed={args.seed}',
                     f"--config.localization.backbone_workdir={workdir / 'backbone'}",
                     *(QUICK_DETECTOR if args.quick else [])]
   times = {}
@@ -134,7 +138,9 @@ def main() -> None:
   detector = json.loads((workdir / 'detector' / 'results.json').read_text())
   backbone_results = json.loads((workdir / 'backbone' / 'results.json').read_text())
   results = {
-      'command': 'python experiments/localization_table.py' + (' --quick' if args.quick else ''),
+      'command': 'python experiments/localization_table.py' + (' --quick' if args.quick else '')
+                 + (f' --seed {args.seed}' if args.seed else ''),
+      'seed': args.seed,
       'hardware': f'{os.cpu_count()} CPU cores',
       'detector': {'test': {**detector['test'], 'tious': detector['tious']},
                    'eval': detector['eval']},
@@ -148,10 +154,11 @@ def main() -> None:
       'stage_seconds': times,
       'actionformer_thumos14_published': ACTIONFORMER_THUMOS14,
   }
-  out = workdir if args.quick else RESULTS
+  out = pathlib.Path(args.out) if args.out else (workdir if args.quick else RESULTS)
   table = _table(results)
-  (out / 'localization_table.json').write_text(json.dumps(results, indent=2))
-  (out / 'localization_table.md').write_text(
+  stem = 'localization_table' + (f'_seed{args.seed}' if args.seed else '')
+  (out / f'{stem}.json').write_text(json.dumps(results, indent=2))
+  (out / f'{stem}.md').write_text(
       f"# Temporal localization on the embedded untrimmed set\n\n`{results['command']}` on "
       f"{results['hardware']}; backbone clip top-1 (test clips) "
       f"{results['backbone_clip_test_top1']:.3f}.\n\n{table}\n")

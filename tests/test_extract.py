@@ -29,7 +29,7 @@ def extracted(tiny_actions_root, tmp_path_factory):
   broken.write_bytes(b'not a video')
   out = tmp_path_factory.mktemp('features')
   config = tiny_config(tiny_actions_root, **{'extract.out_dir': str(out), 'extract.stride': 4,
-                                             'extract.batch_size': 2})
+                                             'extract.batch_size': 8})
   extract.extract(config, str(workdir), videos + [str(short), str(broken)])
   return config, workdir, out, videos
 

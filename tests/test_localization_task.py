@@ -116,10 +116,13 @@ def _write_features(root, rng):
 
 def _config(root, **overrides):
   flags = [f'data.root={root}', 'data.dataset=activitynet',
-           f'localization.features_dir={root / "features"}', 'train.num_steps=80',
+           f'localization.features_dir={root / "features"}', 'train.num_steps=120',
            'train.eval_every=1000', 'train.log_every=40', 'train.progress_bar=false',
            'model.temporal_detector.embed_dim=32', 'model.temporal_detector.head_dim=32',
-           'localization.max_seq_len=128', 'data.num_workers=0',
+           'model.temporal_detector.levels=4', 'model.temporal_detector.stem_blocks=1',
+           'model.temporal_detector.block=conv',
+           'localization.regression_ranges=((0,4),(4,8),(8,16),(16,10000))',
+           'localization.max_seq_len=64', 'data.num_workers=0',
            *[f'{k}={v}' for k, v in overrides.items()]]
   return config_lib.load(str(REPO / 'configs' / 'localization.py'), flags)
 

@@ -242,10 +242,12 @@ class Localization:
     return evaluate
 
   def eval_scalars(self, split: str, result: dict) -> dict:
+    # TensorBoard tags: '@' is not allowed, so map_0.5 and f1_50.
     scalars = {f'{split}/average_map': result['average_map']}
-    scalars.update({f'{split}/map@{t:g}': m for t, m in zip(result['tious'], result['map'])})
+    scalars.update({f'{split}/map_{t:g}': m for t, m in zip(result['tious'], result['map'])})
     if 'segmentation' in result:
-      scalars.update({f'{split}/{k}': v for k, v in result['segmentation'].items()})
+      scalars.update({f"{split}/{k.replace('@', '_')}": v
+                      for k, v in result['segmentation'].items()})
     return scalars
 
   def describe_eval(self, result: dict) -> str:

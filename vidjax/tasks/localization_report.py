@@ -21,7 +21,7 @@ from vidjax.metrics import localization as tad_metrics
 
 CURVE_PANELS = {'loss': ('train/loss', 'train/class_loss', 'train/offset_loss',
                          'train/segment_loss'),
-                'mAP': ('eval/average_map', 'eval/map@0.5', 'eval/f1@50'),
+                'mAP': ('eval/average_map', 'eval/map_0.5', 'eval/f1_50'),
                 'learning rate': ('train/learning_rate',)}
 TIMELINE_VIDEOS = 4
 SHOWN_SCORE = 0.3  # Timelines draw predictions at least this confident.
@@ -169,9 +169,10 @@ def predict(task, paths: list[str], restore, workdir: pathlib.Path) -> list:
     predictions = [{'video_id': video_id, 'segment': tuple(map(float, s)), 'label': int(l),
                     'score': float(c)}
                    for s, c, l in zip(found['segments'], found['scores'], found['labels'])]
-    print(f'{path} ({duration:.1f} s, {what}):')
     shown = [p for p in predictions if p['score'] >= SHOWN_SCORE] or predictions[:5]
-    for p in shown:
+    print(f'{path} ({duration:.1f} s, {what}): {len(shown)} segments, score >= {SHOWN_SCORE} '
+          f'(all {len(predictions)} in the JSON)')
+    for p in sorted(shown, key=lambda p: p['segment'][0]):  # In time order.
       print(f"  {p['segment'][0]:8.2f} s  {p['segment'][1]:8.2f} s  "
             f"{task.class_names[p['label']]:<20s} {p['score']:.3f}")
     truth = _known_truth(task, video_id)
