@@ -175,7 +175,7 @@ class Localization:
     return AssignmentSpec(num_steps=loc.max_seq_len, levels=self.config.model.temporal_detector.levels,
                           num_classes=len(self.class_names),
                           regression_ranges=tuple(map(tuple, loc.regression_ranges)),
-                          radius=loc.center_radius, max_segments=0)
+                          radius=loc.center_radius)
 
   # Input.
   def train_iterator(self, batch_size: int):

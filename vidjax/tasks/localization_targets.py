@@ -108,7 +108,6 @@ class AssignmentSpec:
   num_classes: int
   regression_ranges: tuple[tuple[float, float], ...]
   radius: float
-  max_segments: int  # Ground-truth rows kept with each window (for the loss, padded).
 
   def targets(self, segments, labels) -> dict[str, np.ndarray]:
     class_targets, offsets, positive = assign_points(

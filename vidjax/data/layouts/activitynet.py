@@ -7,7 +7,7 @@ import os
 from vidjax.data.layouts.common import require
 from vidjax.data.layouts.untrimmed import (UntrimmedDataset, check_duration,
                                            check_segments, gather, is_number,
-                                           malformed)
+                                           malformed, video_folder)
 
 # Both ways, so 'test' finds "testing" and 'testing' finds ActionFormer's "Test".
 _ALIASES = {'train': 'training', 'val': 'validation', 'test': 'testing',
@@ -108,11 +108,7 @@ def load_activitynet_json(root: str, split: str, *,
       class_names = sorted({note['label'] for entry in database.values()
                             for note in entry.get('annotations', [])})
 
-  if video_dir is None:
-    videos = os.path.join(root, 'videos')
-    videos = videos if os.path.isdir(videos) else None
-  else:
-    videos = os.path.join(root, video_dir)
+  videos = video_folder(root, video_dir)
   problems: list[str] = []
   entries = []
   for video in sorted(database):

@@ -5,7 +5,7 @@ import collections
 import os
 
 from vidjax.data.layouts.untrimmed import (UntrimmedDataset, check_segments,
-                                           gather, malformed)
+                                           gather, malformed, video_folder)
 
 _SPLITS = {'val': 'val', 'validation': 'val', 'test': 'test'}
 # Where the official archives unpack each split's videos, below `video_dir`.
@@ -103,11 +103,7 @@ def load_thumos14(root: str, split: str, *, annotation_dir: str | None = None,
   ambiguous_path = os.path.join(notes, ambiguous_file)
   ambiguous = _read_segments(ambiguous_path) if os.path.exists(ambiguous_path) else {}
 
-  if video_dir is None:
-    videos = os.path.join(root, 'videos')
-    videos = videos if os.path.isdir(videos) else None
-  else:
-    videos = os.path.join(root, video_dir)
+  videos = video_folder(root, video_dir)
   problems: list[str] = []
   entries = []
   for video in sorted(set(segments) | set(ambiguous)):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -71,6 +72,14 @@ class UntrimmedDataset:
       line += (f', {len(self.problems)} annotation problems, '
                f'e.g. {self.problems[0]}')
     return line
+
+
+def video_folder(root: str, video_dir: str | None) -> str | None:
+  """`root/video_dir`, or `root/videos` when it exists, or None (annotations without videos)."""
+  if video_dir is not None:
+    return os.path.join(root, video_dir)
+  videos = os.path.join(root, 'videos')
+  return videos if os.path.isdir(videos) else None
 
 
 def malformed(path: str, line: int | None, what: str, fix: str) -> ValueError:
