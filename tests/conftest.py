@@ -2,15 +2,22 @@
 
 XLA_FLAGS must be set before jax is imported, so it happens here, first.
 Every test that builds a mesh can then use 1 device or all 8.
+
+The session, and every run it starts in a subprocess, share one persistent
+compilation cache: dozens of tests train the same tiny models afresh (each
+run jits its own step), and compiling costs more than the steps they take.
 """
 import os
+import tempfile
 
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=8').strip()
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+_JAX_CACHE = os.path.join(tempfile.gettempdir(), f'vidjax-tests-jax-cache-{os.getpid()}')
+os.environ['JAX_COMPILATION_CACHE_DIR'] = _JAX_CACHE
+os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0.2'
 
 import pathlib  # noqa: E402
-import tempfile  # noqa: E402
 
 import pytest  # noqa: E402
 from absl import flags  # noqa: E402
@@ -20,14 +27,11 @@ flags.FLAGS.mark_as_parsed()
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 TINY_CLIPS_PER_CLASS = (3, 1, 1)
-# Runs in subprocesses share JAX's persistent compilation cache for this session: dozens
-# of them compile the same tiny programs, which costs more than the steps they take.
-_SUBPROCESS_JAX_CACHE = os.path.join(tempfile.gettempdir(), f'vidjax-tests-jax-cache-{os.getpid()}')
 
 
 def pytest_sessionfinish(session, exitstatus):
   import shutil
-  shutil.rmtree(_SUBPROCESS_JAX_CACHE, ignore_errors=True)
+  shutil.rmtree(_JAX_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')
@@ -58,7 +62,7 @@ def run_vidjax(*args, timeout=300, wait=True, new_session=False):
   import subprocess
   import sys
   env = {**os.environ, 'XLA_FLAGS': '', 'JAX_PLATFORMS': 'cpu', 'PYTHONUNBUFFERED': '1',
-         'JAX_COMPILATION_CACHE_DIR': _SUBPROCESS_JAX_CACHE,
+         'JAX_COMPILATION_CACHE_DIR': _JAX_CACHE,
          'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0'}
   command = [sys.executable, '-m', 'vidjax.main', *map(str, args)]
   if not wait:

@@ -120,15 +120,24 @@ def _damage_empty_dir(step_dir: pathlib.Path):
   step_dir.mkdir()
 
 
-@pytest.mark.parametrize('damage', [_damage_truncate, _damage_delete_arrays, _damage_empty_dir])
-def test_broken_newest_checkpoint_falls_back_to_the_newest_good_one(damage, tiny_actions_root,
-                                                                     tmp_path, caplog):
+@pytest.fixture(scope='module')
+def six_steps(tiny_actions_root, tmp_path_factory):
+  """(params of an uninterrupted 6-step run, a workdir with checkpoints 3 and 6): trained once."""
+  tmp = tmp_path_factory.mktemp('six_steps')
   config = tiny_config(tiny_actions_root, **{'train.num_steps': 6, 'train.checkpoint_every': 3})
-  straight = train.train_and_evaluate(config, tmp_path / 'straight')
+  straight = train.train_and_evaluate(config, tmp / 'straight')
+  assert sorted(p.name for p in (tmp / 'straight' / 'checkpoints').iterdir()) == ['3', '6']
+  return jax.device_get(straight['state'].params), tmp / 'straight'
+
+
+@pytest.mark.parametrize('damage', [_damage_truncate, _damage_delete_arrays, _damage_empty_dir])
+def test_broken_newest_checkpoint_falls_back_to_the_newest_good_one(damage, six_steps,
+                                                                     tiny_actions_root,
+                                                                     tmp_path, caplog):
+  straight_params, template = six_steps
+  config = tiny_config(tiny_actions_root, **{'train.num_steps': 6, 'train.checkpoint_every': 3})
   workdir = tmp_path / 'broken'
-  train.train_and_evaluate(tiny_config(tiny_actions_root, **{'train.num_steps': 6,
-                                                             'train.checkpoint_every': 3,
-                                                             'train.stop_after_steps': 6}), workdir)
+  shutil.copytree(template, workdir)
   damage(workdir / 'checkpoints' / '6')
   with caplog.at_level(logging.INFO, logger='vidjax'):
     resumed = train.train_and_evaluate(config, workdir)
@@ -136,7 +145,7 @@ def test_broken_newest_checkpoint_falls_back_to_the_newest_good_one(damage, tiny
   assert len(broken_lines) == 1 and '/checkpoints/6 cannot be restored' in broken_lines[0]
   assert any('resumed from' in r.message and 'at step 3' in r.message for r in caplog.records)
   assert (workdir / 'checkpoints_broken' / '6').exists()  # Kept, not deleted.
-  _assert_bitwise_equal(jax.device_get(resumed['state'].params), jax.device_get(straight['state'].params))
+  _assert_bitwise_equal(jax.device_get(resumed['state'].params), straight_params)
 
 
 def test_left_over_tmp_directory_is_ignored(tiny_actions_root, tmp_path, caplog):
