@@ -93,7 +93,7 @@ def tiny_root(tmp_path_factory):
 
 def test_layout_and_the_loaders(tiny_root):
   assert (tiny_root / 'classes.txt').read_text().splitlines() == list(ap.CLASS_NAMES)
-  assert 'synthetic_appearance-1' in (tiny_root / 'DONE').read_text()
+  assert ap.FORMAT_VERSION in (tiny_root / 'DONE').read_text()
   with open(tiny_root / 'train.csv', newline='') as f:
     rows = list(csv.reader(f))
   assert rows[0] == ['path', 'label'] and len(rows) == 1 + 10 * 2

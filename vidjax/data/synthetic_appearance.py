@@ -37,7 +37,7 @@ from vidjax.data import synthetic_actions as sa
 
 CLASS_NAMES: tuple[str, ...] = tuple(f'digit_{d}' for d in range(10))
 # Bump when rendering changes, so `ensure_dataset` regenerates cached copies.
-FORMAT_VERSION = 'synthetic_appearance-1'
+FORMAT_VERSION = 'synthetic_appearance-2'  # 2: deterministic encoding.
 MAX_TURN = 40.0  # Degrees either way from upright, over the whole clip.
 
 

@@ -67,7 +67,7 @@ FPS = sa.FPS
 SPLITS = sa.SPLITS
 SUBSETS = {'train': 'training', 'val': 'validation', 'test': 'testing'}
 # Bump when sampling or rendering changes, so `ensure_dataset` regenerates cached copies.
-FORMAT_VERSION = 'synthetic_untrimmed-3'
+FORMAT_VERSION = 'synthetic_untrimmed-4'  # 4: deterministic encoding.
 DEFAULT_VIDEOS = {'train': 80, 'val': 16, 'test': 40}
 
 ACTION_FRAMES = (16, 96)

@@ -1,0 +1,104 @@
+"""The YOLOX-style detector: output shapes, the temporal modes, anchors and box decoding."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vidjax.models.cost import count_params
+from vidjax.models.yolo import (TemporalAttention, YoloDetector, anchor_points, decode_boxes,
+                               default_config)
+
+TINY = dict(widths=(8, 16, 16, 32), depth=0, temporal_heads=2)  # Compiles in seconds on CPU.
+
+
+def _init(module, *args):
+  """Real parameters, compiled cheaply: an rbg key and no LLVM optimisation (init runs once)."""
+  key = jax.random.key(0, impl='unsafe_rbg')
+  compiled = jax.jit(module.init).lower(key, *args).compile({'xla_backend_optimization_level': 0})
+  return compiled(key, *args)
+
+
+def _shapes(model, video_shape, dtype=jnp.uint8):
+  video = jax.ShapeDtypeStruct(video_shape, dtype)
+  params = jax.eval_shape(model.init, jax.random.key(0), video)
+  out = jax.eval_shape(model.apply, params, video)
+  return params, {k: v.shape for k, v in out.items()}
+
+
+@pytest.mark.parametrize('temporal', ['none', 'mean', 'attention'])
+@pytest.mark.parametrize('frames', [1, 3])
+def test_output_shapes(temporal, frames):
+  model = YoloDetector(num_classes=5, temporal=temporal, **dict(TINY, depth=1))
+  _, shapes = _shapes(model, (2, frames, 64, 96, 3))
+  anchors = 8 * 12 + 4 * 6 + 2 * 3  # 64x96 at strides 8, 16, 32.
+  assert shapes == {'cls': (2, anchors, 5), 'obj': (2, anchors), 'reg': (2, anchors, 4)}
+
+
+def test_parameter_count_at_128():
+  model = YoloDetector(num_classes=80, **dict(default_config()))
+  params, shapes = _shapes(model, (1, 1, 128, 128, 3))
+  n = count_params(params)
+  assert shapes['cls'] == (1, 16 * 16 + 8 * 8 + 4 * 4, 80)
+  assert 2e5 < n < 2e6, f'YoloDetector (default config, 80 classes) has {n:,} parameters'
+
+
+def test_temporal_attention_starts_as_the_identity():
+  x = np.random.default_rng(0).normal(size=(2, 3, 4, 5, 8))  # [B, T, h, w, c]
+  x = jnp.asarray(x, jnp.float32)
+  block = TemporalAttention(heads=2)
+  params = _init(block, x)
+  np.testing.assert_array_equal(block.apply(params, x), x[:, -1])  # Bit for bit.
+
+
+def test_attention_detector_at_init_is_the_single_frame_detector():
+  rng = np.random.default_rng(1)
+  frames = jnp.asarray(rng.integers(0, 256, (2, 3, 32, 32, 3)), jnp.uint8)  # [B, T, H, W, 3]
+  attention = YoloDetector(num_classes=3, temporal='attention', **TINY)
+  single = YoloDetector(num_classes=3, temporal='none', **TINY)
+  params = _init(attention, frames)
+  shared = {'params': {k: v for k, v in params['params'].items() if not k.startswith('temporal_')}}
+
+  @jax.jit
+  def run(params, shared):
+    return {'clip': attention.apply(params, frames),
+            'last': attention.apply(params, frames[:, -1:]),
+            # Float frames are taken as normalised already; uint8 ones are scaled to [0, 1].
+            'alone': single.apply(shared, frames.astype(jnp.float32) / 255)}
+
+  out = run(params, shared)
+  for key in ('cls', 'obj', 'reg'):
+    # T = 1: attention over the frame itself adds exactly zero (and uint8 = float / 255).
+    np.testing.assert_array_equal(out['last'][key], out['alone'][key])
+    # T = 3: the same up to XLA's convolutions summing in another order for a batch of 6
+    # frames than for a batch of 2 (about 1e-5 relative).
+    np.testing.assert_allclose(out['clip'][key], out['alone'][key], rtol=1e-4, atol=1e-4)
+
+
+def test_bad_settings_are_one_line_errors():
+  video = jnp.zeros((1, 1, 48, 64, 3), jnp.uint8)
+  with pytest.raises(ValueError, match='divisible by the largest stride 32'):
+    YoloDetector(num_classes=2, **TINY).init(jax.random.key(0), video)
+  with pytest.raises(ValueError, match='temporal must be one of'):
+    YoloDetector(num_classes=2, temporal='lstm', **TINY).init(jax.random.key(0), video[:, :, :32])
+  with pytest.raises(ValueError, match='last stages of the backbone'):
+    YoloDetector(num_classes=2, strides=(4, 16), **TINY).init(jax.random.key(0), video[:, :, :32])
+
+
+def test_anchor_points_by_hand():
+  centers, strides = anchor_points(64, 64, (8, 16, 32))
+  assert centers.shape == (84, 2) and strides.shape == (84,)
+  np.testing.assert_array_equal(centers[[0, 1, 8, 63]], [[4, 4], [12, 4], [4, 12], [60, 60]])
+  np.testing.assert_array_equal(centers[[64, 65, 79]], [[8, 8], [24, 8], [56, 56]])
+  np.testing.assert_array_equal(centers[80:], [[16, 16], [48, 16], [16, 48], [48, 48]])
+  np.testing.assert_array_equal(strides[[0, 63, 64, 79, 80, 83]], [8, 8, 16, 16, 32, 32])
+  with pytest.raises(ValueError):
+    anchor_points(60, 64, (8, 16, 32))
+
+
+def test_decode_boxes_by_hand():
+  centers = np.array([[4, 4], [24, 40]], np.float32)
+  strides = np.array([8, 16], np.float32)
+  reg = jnp.array([[[0, 0, 0, 0], [0.5, -1, np.log(2), 0]]], jnp.float32)  # [1, 2, 4]
+  # Anchor 0: centre (4, 4), size 8x8. Anchor 1: centre (24 + 8, 40 - 16), size 32x16.
+  np.testing.assert_allclose(decode_boxes(reg, centers, strides),
+                             [[[0, 0, 8, 8], [16, 16, 48, 32]]], atol=1e-5)
