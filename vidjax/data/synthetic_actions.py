@@ -50,11 +50,11 @@ import json
 import multiprocessing
 import os
 import pathlib
-import shutil
 
 import numpy as np
 from scipy import ndimage
 
+from vidjax.data import staging as staging_lib
 from vidjax.data import workers
 
 CLASS_NAMES: tuple[str, ...] = (
@@ -378,23 +378,10 @@ def ensure_dataset(root: str | os.PathLike, *,
   wanted = _recorded_params(clips_per_class, num_frames, size, seed, format_version)
   if _is_complete(root, wanted):
     return root
-  root.parent.mkdir(parents=True, exist_ok=True)
-  staging = root.parent / f'.{root.name}.tmp-{os.getpid()}'
-  shutil.rmtree(staging, ignore_errors=True)
+  staging = staging_lib.staging_dir(root)
   generate(staging, clips_per_class=clips_per_class, num_frames=num_frames,
            size=size, seed=seed, num_processes=num_processes,
            class_names=class_names, render=render)
   (staging / 'DONE').write_text(json.dumps(wanted, sort_keys=True) + '\n')
-
-  stale = root.parent / f'.{root.name}.old-{os.getpid()}'
-  if root.exists():
-    os.rename(root, stale)  # A rename cannot replace a non-empty directory.
-  try:
-    os.rename(staging, root)
-  except OSError:
-    # Another process put a dataset there in between; keep it if it is ours.
-    shutil.rmtree(staging, ignore_errors=True)
-    if not _is_complete(root, wanted):
-      raise
-  shutil.rmtree(stale, ignore_errors=True)
+  staging_lib.publish(staging, root, lambda: _is_complete(root, wanted))
   return root

@@ -62,10 +62,10 @@ import dataclasses
 import json
 import os
 import pathlib
-import shutil
 
 import numpy as np
 
+from vidjax.data import staging as staging_lib
 from vidjax.data import synthetic_actions as sa
 from vidjax.data import synthetic_objects_render as sr
 
@@ -297,18 +297,7 @@ def ensure(root: str | os.PathLike, videos_per_split: tuple[int, int, int] = (48
   manifest = _manifest(root)
   if _matches(manifest, params):
     return manifest['counts']
-  root.parent.mkdir(parents=True, exist_ok=True)
-  staging = root.parent / f'.{root.name}.tmp-{os.getpid()}'
-  shutil.rmtree(staging, ignore_errors=True)
+  staging = staging_lib.staging_dir(root)
   counts = generate(staging, videos_per_split, frames, size, fps, seed)
-  stale = root.parent / f'.{root.name}.old-{os.getpid()}'
-  if root.exists():
-    os.rename(root, stale)  # A rename cannot replace a non-empty directory.
-  try:
-    os.rename(staging, root)
-  except OSError:
-    shutil.rmtree(staging, ignore_errors=True)  # Another process got there first.
-    if not _matches(_manifest(root), params):
-      raise
-  shutil.rmtree(stale, ignore_errors=True)
+  staging_lib.publish(staging, root, lambda: _matches(_manifest(root), params))
   return counts

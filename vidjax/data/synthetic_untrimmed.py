@@ -51,10 +51,10 @@ import json
 import multiprocessing
 import os
 import pathlib
-import shutil
 
 import numpy as np
 
+from vidjax.data import staging as staging_lib
 from vidjax.data import synthetic_actions as sa
 from vidjax.data import workers as worker_setup
 from vidjax.data.synthetic_untrimmed_render import (SCALE_WOBBLE, Sprite, VideoParams, render_video,
@@ -353,20 +353,9 @@ def ensure_dataset(root: str | os.PathLike, *, videos_per_split: dict[str, int] 
             'mean_frames': mean_frames, 'size': size, 'seed': seed}  # Not `workers`.
   if _is_complete(root, wanted):
     return root
-  root.parent.mkdir(parents=True, exist_ok=True)
-  staging = root.parent / f'.{root.name}.tmp-{os.getpid()}'
-  shutil.rmtree(staging, ignore_errors=True)
+  staging = staging_lib.staging_dir(root)
   generate(staging, videos_per_split=videos_per_split, mean_frames=mean_frames,
            size=size, seed=seed, workers=workers)
   (staging / 'DONE').write_text(json.dumps(wanted, sort_keys=True) + '\n')
-  stale = root.parent / f'.{root.name}.old-{os.getpid()}'
-  if root.exists():
-    os.rename(root, stale)  # A rename cannot replace a non-empty directory.
-  try:
-    os.rename(staging, root)
-  except OSError:
-    shutil.rmtree(staging, ignore_errors=True)  # Another process got there first.
-    if not _is_complete(root, wanted):
-      raise
-  shutil.rmtree(stale, ignore_errors=True)
+  staging_lib.publish(staging, root, lambda: _is_complete(root, wanted))
   return root
