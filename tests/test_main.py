@@ -70,4 +70,5 @@ def test_evaluate_mode_and_wrong_model_checkpoint(trained_workdir, tiny_actions_
   assert 'test top-1 / top-5' in result.stdout
   result = vidjax('--config', 'configs/default.py', '--workdir', str(trained_workdir),
                   f'--config.data.root={tiny_actions_root}', *TINY, '--config.model.name=single_frame')
-  assert "holds a checkpoint with model=" in one_line_error(result)
+  assert ("holds a checkpoint with model.name='lrcn', but this config has "
+          "model.name='single_frame'") in one_line_error(result)

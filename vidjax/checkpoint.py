@@ -37,24 +37,16 @@ import jax
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from vidjax.errors import UserError
+from vidjax.checkpoint_meta import CheckpointError, check_compatible, log_optim_changes
 
 log = logging.getLogger(__name__)
 
-
-class CheckpointError(UserError):
-  """A checkpoint problem the user must act on; the message is one line."""
 
 
 def _one_line(error: Exception) -> str:
   text = str(error).strip().splitlines()
   return f'{type(error).__name__}: {text[0][:160]}' if text else type(error).__name__
 
-
-# The `optim` settings that decide the optimizer state's tree; a change of any
-# other (learning rate, schedule, decay) is allowed on resume, as when
-# fine-tuning, and logged. A tree change they miss is caught by `_first_difference`.
-OPTIM_STATE_KEYS = ('name',)
 
 
 def _leaf_shapes(tree: Any) -> dict[str, tuple | None]:
@@ -248,7 +240,7 @@ class Checkpointer:
         self._skip_broken(step, e)
         continue
       if meta is not None:
-        _log_optim_changes(saved_meta, meta)
+        log_optim_changes(saved_meta, meta)
       return restored['state'], step
     return self._none_restored(steps)
 
@@ -358,35 +350,3 @@ class Checkpointer:
       manager, self.manager = self.manager, None
       if not self._disk_full:
         manager.close()
-
-
-def check_compatible(saved: dict, current: dict, directory: pathlib.Path) -> None:
-  """Refuses to resume another model's or optimizer's checkpoint, naming what differs.
-
-  `optim` is compared only where both have it (older checkpoints lack it;
-  evaluate and predict leave it out), and only in `OPTIM_STATE_KEYS`.
-  """
-  for key in sorted((set(saved) | set(current)) - {'optim'}):
-    if saved.get(key) != current.get(key):
-      raise CheckpointError(
-          f'{directory} holds a checkpoint with {key}={saved.get(key)!r}, but this config has '
-          f'{key}={current.get(key)!r}; use a new --workdir or the same config')
-  if 'optim' not in saved or 'optim' not in current:
-    return
-  for key in OPTIM_STATE_KEYS:
-    was, now = saved['optim'].get(key), current['optim'].get(key)
-    if was != now:
-      raise CheckpointError(
-          f'{directory} was trained with optim.{key}={was!r}, but this config has '
-          f'optim.{key}={now!r}; rerun with --config.optim.{key}={was}, or use a new --workdir')
-
-
-def _log_optim_changes(saved: dict, current: dict) -> None:
-  """Names the optimizer settings a resume changes (allowed: they keep the state's tree)."""
-  if 'optim' not in saved or 'optim' not in current:
-    return
-  was, now = saved['optim'], current['optim']
-  changed = [f'optim.{k} {was.get(k)!r} -> {now.get(k)!r}' for k in sorted(set(was) | set(now))
-             if was.get(k) != now.get(k)]
-  if changed:
-    log.info('resuming with changed optimizer settings: %s', ', '.join(changed))
