@@ -17,26 +17,32 @@ import ml_collections
 
 from vidjax import models
 from vidjax.data import moving_mnist
-from vidjax.tasks import localization
+from vidjax.tasks import detection, localization
 
 
 def get_config():
   config = ml_collections.ConfigDict()
   config.seed = 0
-  config.task = 'classification'  # classification | frame_prediction | localization
+  config.task = 'classification'  # classification | frame_prediction | localization | detection
 
   # Data: files -> decode -> sample -> transform -> batch.
   config.data = ml_collections.ConfigDict()
   # synthetic_actions | synthetic_appearance | csv | ucf101 | kinetics | ssv2 | moving_mnist;
   # untrimmed (task 'localization'): synthetic_untrimmed | thumos14 | activitynet | mstcn;
-  # synthetic_untrimmed_clips: trimmed clips of synthetic_untrimmed, for its backbone.
+  # synthetic_untrimmed_clips: trimmed clips of synthetic_untrimmed, for its backbone;
+  # boxes and tracks (task 'detection'): synthetic_objects | coco | cocovid | yolo | mot.
   config.data.dataset = 'synthetic_actions'
   config.data.root = ''  # '' = the cache dir (~/.cache/vidjax or $VIDJAX_CACHE) for generated sets.
   config.data.train_split = 'train'
   config.data.eval_split = 'val'
   config.data.test_split = 'test'
   config.data.ucf101_fold = 1  # UCF-101's official train/test lists: 1, 2 or 3.
-  config.data.annotation_file = ''  # activitynet: the JSON under data.root; '' = annotations.json.
+  # The annotation file under data.root. activitynet: '' = annotations.json; coco: '' =
+  # annotations/instances_{split}.json; cocovid: '' = annotations/{split}.json;
+  # yolo (its data YAML): '' = data.yaml.
+  config.data.annotation_file = ''
+  config.data.image_dir = ''  # coco: '' = {split}/; cocovid: what file_names start from, '' = root.
+  config.data.video_dir = ''  # cocovid: each video a file <video_dir>/<name>.mp4; '' = frames.
   config.data.mstcn_split = 1  # mstcn: splits/{train,test}.split{k}.bundle.
   config.data.mstcn_fps = 15.0  # mstcn: frame rate of groundTruth/features (50Salads: 30).
   config.data.num_frames = 8  # Frames per clip the model sees.
@@ -81,12 +87,18 @@ def get_config():
   # The embedded untrimmed set (synthetic_untrimmed): videos in train / val / test, mean length.
   config.data.untrimmed_videos_per_split = (80, 16, 40)
   config.data.untrimmed_mean_frames = 600
+  # The embedded detection set (synthetic_objects): videos in train / val / test, and the
+  # shortest and longest video in frames.
+  config.data.objects_videos_per_split = (48, 8, 16)
+  config.data.objects_frames_per_video = (48, 96)
   # Moving MNIST (data.dataset='moving_mnist', task 'frame_prediction'): 64x64 sequences of
   # bouncing MNIST digits; its keys are declared beside its generator.
   config.data.moving_mnist = moving_mnist.default_config()
 
   # Temporal localization and segmentation (task 'localization'), declared beside the task.
   config.localization = localization.default_config()
+  # Box detection and tracking (task 'detection'), declared beside the task.
+  config.detection = detection.default_config()
 
   # Feature extraction (--mode extract): a trained classifier's snippet features.
   config.extract = ml_collections.ConfigDict()
@@ -100,7 +112,8 @@ def get_config():
   config.model = ml_collections.ConfigDict()
   # Classifiers: lrcn | single_frame | convlstm | space_time_attention;
   # frame predictors (task 'frame_prediction'): convlstm_forecaster | fc_lstm;
-  # temporal detectors (task 'localization'): temporal_detector.
+  # temporal detectors (task 'localization'): temporal_detector;
+  # box detectors (task 'detection'): yolo.
   config.model.name = 'lrcn'
   config.model.dtype = 'float32'  # Compute dtype; parameters stay float32.
   config.model.remat = False  # Recompute activations in the backward pass.

@@ -13,14 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from vidjax.data import decode, transforms
+from vidjax.data import decode, decode_images, transforms
 from vidjax.data.clip_spec import ClipSpec, eval_indices, train_indices
 from vidjax.data.records import ClipInfo, NoTargets, Record, Targets
 
 
-def _read(spec: ClipSpec, path: str, sample, short_side: int,
+def _read(spec: ClipSpec, record: Record, sample, short_side: int,
           crop: str) -> tuple[np.ndarray, np.ndarray, int]:
-  """(frames at the size the crop mode wants, their indices, the video's frame count)."""
+  """(frames at the size the crop mode wants, their indices, the video's frame count).
+
+  A record whose annotation lists 'frame_files' (detection layouts: a folder
+  of frames, or one image) is read from those images, any other from its video file.
+  """
   if crop == 'none':
     size = dict(height=spec.height, width=spec.width)
   else:
@@ -31,8 +35,10 @@ def _read(spec: ClipSpec, path: str, sample, short_side: int,
     seen['num_frames'] = num_frames
     return sample(num_frames)
 
-  frames, indices = decode.read_clip(path, counted, num_threads=spec.decode_threads,
-                                     timeout_s=spec.timeout_s or None, **size)
+  files = record.annotation.get('frame_files')
+  read = decode.read_clip if files is None else decode_images.read_clip
+  frames, indices = read(record.path if files is None else files, counted,
+                         num_threads=spec.decode_threads, timeout_s=spec.timeout_s or None, **size)
   return frames, indices, seen['num_frames']
 
 
@@ -67,7 +73,7 @@ class TrainClip:
       return start + train_indices(spec, sample_rng, max(end - start, 1))
     try:
       clip, indices, num_video_frames = _read(
-          spec, record.path, sample, spec.train_short_side, spec.train_crop)  # [T, h, w, 3]
+          spec, record, sample, spec.train_short_side, spec.train_crop)  # [T, h, w, 3]
     except decode.DecodeError as e:
       return {'error': e.reason, 'path': record.path}
     if spec.train_crop == 'random_resized':
@@ -103,7 +109,7 @@ class EvalViews:
     spec = self.spec
     try:
       clips, indices, num_video_frames = _read(
-          spec, record.path, lambda n: eval_indices(spec, spec.eval_num_clips, n),
+          spec, record, lambda n: eval_indices(spec, spec.eval_num_clips, n),
           spec.eval_short_side, spec.eval_crop)  # [K, T, h, w, 3], indices [K, T]
     except decode.DecodeError as e:
       return {'error': e.reason, 'path': record.path}

@@ -3,9 +3,11 @@
 A `Record` is a path plus the task's own fields -- {'label': 3} for a
 classification set, {'segments': [[t0, t1, label], ...]} for temporal
 localization, {'frame_labels': [...]} for segmentation, {'boxes': ...} with
-track ids for detection, {} for frame prediction. One key is the pipeline's
+track ids for detection, {} for frame prediction. Two keys are the pipeline's
 own: {'frames': (start, stop)} confines a record's training clips to that
-span of a long video (an action instance cut from an untrimmed video). The pipeline never reads
+span of a long video (an action instance cut from an untrimmed video), and
+{'frame_files': [...]} (detection layouts) says the frames are those images,
+in order, not a video file at `path`. The pipeline never reads
 the annotation: it hands it, with what it knows about the sampled clip
 (`ClipInfo`), to the task's targets function, which returns fixed-shape
 arrays (`pad_rows` pads variable-length ones, with a mask), so every batch

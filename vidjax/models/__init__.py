@@ -3,12 +3,16 @@
 Adding a model family is its module (the class and a `default_config()` that
 declares its keys beside its code) plus one line in `FAMILIES`. The family's
 keyword arguments are the keys of `config.model.<name>`; the shared ones
-(`dtype`, `remat`) come from `config.model` itself. Three kinds of output:
+(`dtype`, `remat`) come from `config.model` itself. Four kinds of output:
 - 'classifier': video [B, T, H, W, C] -> logits [B, K] (task 'classification');
 - 'forecaster': observed frames [B, T_in, H, W, C] -> logits of the next
   `num_future` frames [B, T_out, H, W, C] (task 'frame_prediction');
 - 'detector': snippet features [B, T, C] and their mask -> per-step class
-  scores, boundary offsets and frame-wise labels (task 'localization').
+  scores, boundary offsets and frame-wise labels (task 'localization');
+- 'box_detector': video [B, T, H, W, C] -> per-anchor class, objectness and
+  box logits of the clip's last frame (task 'detection'). A kind apart from
+  'detector': the input (frames, not snippet features) and the outputs differ,
+  so each task's builder accepts only the models that fit it.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import ml_collections
 from vidjax.errors import UserError
 
 from vidjax.models import (convlstm, fc_lstm, forecasters, lrcn, single_frame, space_time_attention,
-                           temporal_detector)
+                           temporal_detector, yolo)
 from vidjax.models.convlstm import ConvLSTMClassifier
 from vidjax.models.fc_lstm import FCLSTMForecaster
 from vidjax.models.forecasters import PatchedConvLSTMForecaster
@@ -30,6 +34,7 @@ from vidjax.models.lrcn import LRCN
 from vidjax.models.single_frame import SingleFrame
 from vidjax.models.space_time_attention import SpaceTimeTransformer
 from vidjax.models.temporal_detector import TemporalDetector
+from vidjax.models.yolo import YoloDetector
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,12 +42,12 @@ class Family:
   """A model family: its module class, its config block and the kind of output it gives."""
   cls: type  # The Flax module; `default_config()`'s keys are its keyword arguments.
   default_config: Callable[[], ml_collections.ConfigDict]
-  output: str  # classifier | forecaster | detector
+  output: str  # classifier | forecaster | detector | box_detector
 
   def __post_init__(self):
-    if self.output not in ('classifier', 'forecaster', 'detector'):
-      raise ValueError(f"{self.cls.__name__}: output must be 'classifier', 'forecaster' "
-                       "or 'detector'")
+    if self.output not in ('classifier', 'forecaster', 'detector', 'box_detector'):
+      raise ValueError(f"{self.cls.__name__}: output must be 'classifier', 'forecaster', "
+                       "'detector' or 'box_detector'")
 
 
 FAMILIES = {  # One line per family, in the order of config.model's blocks.
@@ -53,11 +58,13 @@ FAMILIES = {  # One line per family, in the order of config.model's blocks.
     'convlstm_forecaster': Family(PatchedConvLSTMForecaster, forecasters.default_config, 'forecaster'),
     'fc_lstm': Family(FCLSTMForecaster, fc_lstm.default_config, 'forecaster'),
     'temporal_detector': Family(TemporalDetector, temporal_detector.default_config, 'detector'),
+    'yolo': Family(YoloDetector, yolo.default_config, 'box_detector'),
 }
 
 CLASSIFIERS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'classifier'}
 FORECASTERS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'forecaster'}
 DETECTORS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'detector'}
+BOX_DETECTORS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'box_detector'}
 
 
 def default_configs() -> dict[str, ml_collections.ConfigDict]:
@@ -108,4 +115,10 @@ def build_forecaster(model_config, registry=None):
 def build_detector(model_config, num_classes: int, registry=None):
   """The temporal detector `model_config.name` (see `DETECTORS`), for `num_classes` actions."""
   return _build(model_config, DETECTORS if registry is None else registry,
+                num_classes=num_classes)
+
+
+def build_box_detector(model_config, num_classes: int, registry=None):
+  """The box detector `model_config.name` (see `BOX_DETECTORS`), for `num_classes` classes."""
+  return _build(model_config, BOX_DETECTORS if registry is None else registry,
                 num_classes=num_classes)
