@@ -1,7 +1,7 @@
 """What only an accelerator can measure, in one command with a budget it enforces.
 
   python experiments/gpu_session.py                 # on one GPU: 6 min of wall time at most
-  python experiments/gpu_session.py --quick         # the same code on CPU, tiny sizes: ~1.5 min
+  python experiments/gpu_session.py --quick         # the same code on CPU, tiny sizes, f32: ~40 s
 
 Parts, in order, each with its share of --budget_s (default 360 s):
   bench (40%)         TimeSformer-divST-B and ViViT-B factorised encoder at 8x224x224, LRCN,
@@ -130,10 +130,12 @@ def main() -> None:
   parser.add_argument('--parts', default=','.join(SHARES), help='comma list of ' + ','.join(SHARES))
   parser.add_argument('--out', default='')
   parser.add_argument('--workdir', default='', help='the training run (default: a temp folder)')
-  parser.add_argument('--dtype', default='bfloat16', choices=('bfloat16', 'float32'))
+  parser.add_argument('--dtype', default='', choices=('', 'bfloat16', 'float32'),
+                      help='default bfloat16; float32 with --quick (bf16 compiles slowly on CPU)')
   parser.add_argument('--part', default='', help=argparse.SUPPRESS)  # Internal: run one part.
   parser.add_argument('--deadline', type=float, default=0, help=argparse.SUPPRESS)
   args = parser.parse_args()
+  args.dtype = args.dtype or ('float32' if args.quick else 'bfloat16')
   out = pathlib.Path(args.out or os.environ.get('OUT') or (
       REPO / 'experiments' / 'results' / ('quick' if args.quick else '') / 'gpu_session'))
   work = pathlib.Path(args.workdir or

@@ -124,7 +124,7 @@ def _config(root, *overrides):
       'data.objects_frames_per_video=(16,24)', 'data.height=64', 'data.width=64',
       'data.num_workers=0', 'model.yolo.widths=(8,16,32)', 'model.yolo.strides=(8,16)',
       'train.batch_size=8', 'eval.batch_size=8', 'train.num_steps=4', 'train.log_every=2',
-      'train.checkpoint_every=2', 'train.progress_bar=false', *overrides])
+      'train.checkpoint_every=2', 'train.progress_bar=false', 'mesh.data=1', *overrides])
 
 
 @pytest.fixture(scope='module')
