@@ -76,7 +76,8 @@ def run_bench(out: pathlib.Path, deadline: float, quick: bool, dtype: str) -> No
   if quick:  # Three rows are enough to rehearse the code; each is a compile on the CPU.
     cases = {k: bench.quick(c) for k, c in list(cases.items())[:3]}
   peak = bench_step.Peak(dtype, n=peak_n(quick))
-  cpu_rows = {r['key']: r for r in _cpu_bench().get('table', []) if 'step_s' in r}
+  cpu_bench = _cpu_bench()
+  cpu_rows = {r['key']: r for r in cpu_bench.get('table', []) if 'step_s' in r}
   result = {'machine': bench.machine(), 'dtype': dtype, 'rows': [], 'peak': {}}
   for key, case in cases.items():
     left = deadline - time.time()
@@ -96,7 +97,7 @@ def run_bench(out: pathlib.Path, deadline: float, quick: bool, dtype: str) -> No
     if key in cpu_rows:
       cpu = cpu_rows[key]
       row['cpu'] = {'step_s': cpu['step_s'], 'mfu': cpu['mfu'], 'dtype': cpu.get('dtype'),
-                    'machine': _cpu_bench().get('machine')}
+                    'machine': cpu_bench.get('machine')}
     _log(f"  {case.name:28s} {case.shape:45s} " + (
         f"{row['step_s'] * 1e3:9.1f} ms  MFU {row['mfu']:.2f}" if 'step_s' in row
         else row.get('error', '')))
@@ -112,10 +113,11 @@ def run_default(out: pathlib.Path, deadline: float, quick: bool) -> None:
                          shape='8x64x64 (the main job)')
   if quick:
     case = bench.quick(case)
-  cpu = _cpu_bench().get('input_vs_compute', {})
+  cpu_bench = _cpu_bench()
+  cpu = cpu_bench.get('input_vs_compute', {})
   result = {'machine': bench.machine(), 'rows': [],
             'cpu': {'steps_per_s': cpu.get('best_steps_per_s', {}).get('step_alone'),
-                    'batch_size': cpu.get('batch_size'), 'machine': _cpu_bench().get('machine')}}
+                    'batch_size': cpu.get('batch_size'), 'machine': cpu_bench.get('machine')}}
   for dtype in ('float32', 'bfloat16'):
     if deadline - time.time() < 5:
       result['rows'].append({'dtype': dtype, 'skipped': 'the share was spent'})

@@ -3,7 +3,6 @@ import logging
 import os
 import pickle
 
-import numpy as np
 import pytest
 
 from vidjax.data import datasets

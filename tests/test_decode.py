@@ -1,5 +1,4 @@
 """Tests for vidjax.data.decode: right frames, a DecodeError per bad file."""
-import os
 import pickle
 import threading
 import time

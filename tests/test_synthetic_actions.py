@@ -9,7 +9,6 @@ reproducibly, generated once.
 import csv
 import json
 import os
-import pathlib
 
 import numpy as np
 import pytest

@@ -89,7 +89,7 @@ def get_config():
   config.data.untrimmed_mean_frames = 600
   # The embedded detection set (synthetic_objects): videos in train / val / test, and the
   # shortest and longest video in frames.
-  config.data.objects_videos_per_split = (48, 8, 16)
+  config.data.objects_videos_per_split = (384, 8, 16)
   config.data.objects_frames_per_video = (48, 96)
   # Moving MNIST (data.dataset='moving_mnist', task 'frame_prediction'): 64x64 sequences of
   # bouncing MNIST digits; its keys are declared beside its generator.

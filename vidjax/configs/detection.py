@@ -27,6 +27,7 @@ def get_config():
   config.data.num_frames = 4  # The clip's last frame is detected; 'none' reads only that one.
   config.data.frame_stride = 2
   config.data.flip = False
+  config.data.color_jitter = (0.2, 0.2, 0.3)  # Colour is each object's own, never its class.
   config.data.mean = (0.5, 0.5, 0.5)
   config.data.std = (0.25, 0.25, 0.25)
   config.model.name = 'yolo'
@@ -35,12 +36,12 @@ def get_config():
   config.optim.name = 'adamw'
   config.optim.learning_rate = 2e-3
   config.optim.weight_decay = 0.05
-  config.optim.warmup_steps = 150
+  config.optim.warmup_steps = 300
   config.optim.schedule = 'cosine'
   config.optim.grad_clip_norm = 10.0
   config.optim.label_smoothing = 0.0
   config.train.batch_size = 16
-  config.train.num_steps = 3000
+  config.train.num_steps = 5000
   config.train.log_every = 50
   config.train.eval_every = 1000
   config.train.checkpoint_every = 500

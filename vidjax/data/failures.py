@@ -23,7 +23,9 @@ class FailureCounter:
   """Counts videos that failed to decode; stops the run past a fraction.
 
   `epoch_size`, when set (train_dataset sets it), makes it log a summary
-  every that many videos read: at the end of each epoch of a fresh run.
+  at the end of an epoch (of a fresh run) when videos failed since the last
+  one, and otherwise at epochs 1, 2, 4, 8, ...: a small dataset goes round
+  hundreds of times, and a line per epoch would bury the training log.
   """
 
   def __init__(self, split: str, max_fraction: float, min_seen: int = 20):
@@ -33,6 +35,7 @@ class FailureCounter:
     self.seen = 0
     self.epoch_size = 0
     self.failed: dict[str, str] = {}
+    self._failed_at_summary = 0
 
   def keep(self, element: dict) -> bool:
     """A grain filter: False for a failed video, which is logged and counted."""
@@ -45,7 +48,10 @@ class FailureCounter:
     if self.seen >= self.min_seen:
       self.check()
     if self.epoch_size and self.seen % self.epoch_size == 0:
-      log.info('%s (epoch %d)', self.summary(), self.seen // self.epoch_size)
+      epoch = self.seen // self.epoch_size
+      if len(self.failed) > self._failed_at_summary or epoch & (epoch - 1) == 0:
+        log.info('%s (epoch %d)', self.summary(), epoch)
+        self._failed_at_summary = len(self.failed)
     return ok
 
   def check(self) -> None:

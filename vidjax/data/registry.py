@@ -232,6 +232,14 @@ def get(name: str) -> Dataset:
   return DATASETS[name]
 
 
+def published_num_classes(name: str, given: int | None = None) -> int:
+  """`given`, else the dataset's published class count: what a model summary needs, no data read."""
+  num_classes = given or get(name).num_classes
+  if num_classes is None:
+    raise UserError(f"data.dataset '{name}' has no published class count; pass --num_classes")
+  return num_classes
+
+
 def load_split(data, split: str, seed: int = 0) -> Split:
   """The records of one split of `data.dataset`; listed-but-absent files are logged."""
   return get(data.dataset).load(data, split, seed)

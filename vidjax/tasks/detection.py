@@ -139,10 +139,7 @@ class Detection:
     return build_box_detector(self.config.model, len(self.class_names))
 
   def summary_model(self, num_classes: int | None = None):
-    num_classes = num_classes or registry.get(self.config.data.dataset).num_classes
-    if num_classes is None:
-      raise UserError(f"data.dataset '{self.config.data.dataset}' has no published class count; "
-                      'pass --num_classes')
+    num_classes = registry.published_num_classes(self.config.data.dataset, num_classes)
     return build_box_detector(self.config.model, num_classes)
 
   def on_start(self, workdir: pathlib.Path) -> None:

@@ -204,10 +204,7 @@ class Localization:
     return build_detector(self.config.model, len(self.class_names))
 
   def summary_model(self, num_classes: int | None = None):
-    num_classes = num_classes or registry.get(self.config.data.dataset).num_classes
-    if num_classes is None:
-      raise UserError(f"data.dataset '{self.config.data.dataset}' has no published class count; "
-                      'pass --num_classes')
+    num_classes = registry.published_num_classes(self.config.data.dataset, num_classes)
     self.feature_dim = self.feature_dim or self.config.localization.feature_dim or 2048
     return build_detector(self.config.model, num_classes)
 
