@@ -113,3 +113,32 @@ def tiny_config(root, **overrides):
         node = node[part]
       node[leaf] = value
   return config
+
+
+TINY_DETECTION = ['data.objects_videos_per_split=(4,1,1)', 'data.objects_frames_per_video=(16,24)',
+                  'data.height=64', 'data.width=64', 'data.num_workers=0',
+                  'model.yolo.widths=(8,16,32)', 'model.yolo.strides=(8,16)',
+                  'train.batch_size=8', 'eval.batch_size=8', 'train.num_steps=4',
+                  'train.log_every=2', 'train.checkpoint_every=2', 'train.progress_bar=false',
+                  'mesh.data=1']
+
+
+def tiny_detection_config(root, *overrides):
+  """configs/detection.py shrunk to a tiny synthetic_objects set and detector."""
+  from vidjax import config as config_lib
+  return config_lib.load(str(REPO / 'configs' / 'detection.py'),
+                         [f'data.root={root}', *TINY_DETECTION, *overrides])
+
+
+@pytest.fixture(scope='session')
+def tiny_detection_run(tmp_path_factory):
+  """(data root, workdir, config, first, final) of a tiny detection run of 4 steps, in two
+  invocations (the second resumes from the first's checkpoint at step 2)."""
+  from vidjax import train
+  root = tmp_path_factory.mktemp('data') / 'synthetic_objects'
+  workdir = tmp_path_factory.mktemp('detection')
+  first = train.train_and_evaluate(tiny_detection_config(root, 'train.stop_after_steps=2'),
+                                   str(workdir))
+  config = tiny_detection_config(root)
+  final = train.train_and_evaluate(config, str(workdir))
+  return root, workdir, config, first, final

@@ -16,7 +16,7 @@ from tests import test_yolo_mot_layouts as yolo_mot
 from tests.conftest import REPO, tiny_data
 from tests.test_detection_layouts import _VID_JSON, _coco_json, _cocovid
 from vidjax import config as config_lib
-from vidjax import models, predict, tasks, train
+from vidjax import models, predict, tasks
 from vidjax.data import clips, pipeline, registry
 from vidjax.data.records import ClipInfo
 from vidjax.errors import UserError
@@ -118,27 +118,8 @@ def test_draw_marks_each_track_box():
   assert not drawn[0].any() and drawn[1, 4, 10].any() and not drawn[1, 12, 12].any()
 
 
-def _config(root, *overrides):
-  return config_lib.load(str(REPO / 'configs' / 'detection.py'), [
-      f'data.root={root}', 'data.objects_videos_per_split=(4,1,1)',
-      'data.objects_frames_per_video=(16,24)', 'data.height=64', 'data.width=64',
-      'data.num_workers=0', 'model.yolo.widths=(8,16,32)', 'model.yolo.strides=(8,16)',
-      'train.batch_size=8', 'eval.batch_size=8', 'train.num_steps=4', 'train.log_every=2',
-      'train.checkpoint_every=2', 'train.progress_bar=false', 'mesh.data=1', *overrides])
-
-
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-  root = tmp_path_factory.mktemp('data') / 'synthetic_objects'
-  workdir = tmp_path_factory.mktemp('detection')
-  first = train.train_and_evaluate(_config(root, 'train.stop_after_steps=2'), str(workdir))
-  config = _config(root)
-  final = train.train_and_evaluate(config, str(workdir))  # Resumes at step 2.
-  return root, workdir, config, first, final
-
-
-def test_training_resumes_and_reports_box_and_track_metrics(trained):
-  _, workdir, _, first, final = trained
+def test_training_resumes_and_reports_box_and_track_metrics(tiny_detection_run):
+  _, workdir, _, first, final = tiny_detection_run
   assert first['stopped_at'] == 2 and int(final['state'].step) == 4
   results = json.loads((workdir / 'results.json').read_text())
   assert results['task'] == 'detection' and results['step'] == 4
@@ -157,8 +138,8 @@ def test_training_resumes_and_reports_box_and_track_metrics(trained):
     assert (workdir / name).stat().st_size > 0, name
 
 
-def test_evaluate_and_predict_a_trained_workdir(trained, capsys):
-  root, workdir, config, _, _ = trained
+def test_evaluate_and_predict_a_trained_workdir(tiny_detection_run, capsys):
+  root, workdir, config, _, _ = tiny_detection_run
   evaluated = predict.evaluate(config, str(workdir))
   saved = json.loads((workdir / 'results.json').read_text())
   assert evaluated['test']['mAP'] == pytest.approx(saved['test']['mAP'])

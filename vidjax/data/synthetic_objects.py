@@ -52,9 +52,12 @@ On disk (`generate`, `ensure`), MMTracking's CocoVID layout:
                                unique within the split file
   manifest.json                format_version, params, classes, counts; written last
 Read it with `layouts.coco.load_cocovid(root, split, video_dir='videos')`.
-The defaults (48 / 8 / 16 videos, 5,287 frames, 17,300 boxes, 314 tracks)
-take 31 s in one process on a shared, loaded 2-core machine and write
-20 MB (17 MB of video).
+The defaults (384 / 8 / 16 videos; 27,476 / 576 / 1,211 frames; 1,576 /
+37 / 74 tracks) take 2.4 min in one process on a loaded 2-core machine and
+write 159 MB. Training reads many videos because a detector learns each
+object it sees: with 48 training videos (about 200 objects) it knew the
+training objects and called the test set's circles squares (val mAP 0.06
+after 1,000 steps, against 0.16 with 384 videos and colour jitter).
 """
 from __future__ import annotations
 
@@ -233,7 +236,7 @@ def _params(videos_per_split, frames, size, fps, seed) -> dict:
           'seed': int(seed)}
 
 
-def generate(root: str | os.PathLike, videos_per_split: tuple[int, int, int] = (48, 8, 16),
+def generate(root: str | os.PathLike, videos_per_split: tuple[int, int, int] = (384, 8, 16),
              frames: tuple[int, int] = (48, 96), size: int = 128, fps: int = 10,
              seed: int = 0) -> dict:
   """Writes the layout of the module docstring at `root` (overwriting); returns the counts.
@@ -282,7 +285,7 @@ def _matches(manifest: dict | None, params: dict) -> bool:
           and manifest.get('params') == params)
 
 
-def ensure(root: str | os.PathLike, videos_per_split: tuple[int, int, int] = (48, 8, 16),
+def ensure(root: str | os.PathLike, videos_per_split: tuple[int, int, int] = (384, 8, 16),
            frames: tuple[int, int] = (48, 96), size: int = 128, fps: int = 10,
            seed: int = 0) -> dict:
   """Generates the dataset at `root` once and returns its counts; equal calls later return at once.

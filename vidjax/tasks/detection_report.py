@@ -6,7 +6,9 @@ HOTA, MOTA and IDF1 of the tracks; per split), `predictions_<split>.json`
 and the training curves. `--mode predict --video v.mp4` writes, under
 predictions/, v_tracks.mp4 (boxes, class names and track ids drawn),
 v_mot.txt (MOTChallenge results) and v_coco.json (COCO results, image id =
-0-based frame), and prints how many tracks and boxes of each class it found.
+0-based frame, category_id = the class's 0-based position in classes.json,
+not the dataset's own category id), and prints how many tracks and boxes
+of each class it found.
 """
 from __future__ import annotations
 

@@ -1,0 +1,113 @@
+"""experiments/detection_table.py: both rows read back from finished runs (--reuse).
+
+The session's tiny detection run (tests/conftest.py, 4 steps; the detection
+task's own tests check it) is copied in as both rows' workdirs: its numbers
+stand for both, so only the table's plumbing is checked here, never a
+result. Training a row goes through `reproduction.run`, which
+tests/test_reproductions.py runs in a subprocess.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO, TINY_DETECTION
+
+sys.path.insert(0, str(REPO / 'experiments'))
+import detection_table  # noqa: E402
+
+
+
+def _table(text: str, heading: str) -> dict:
+  """{first cell: cells} of the markdown table under `heading`."""
+  block = text.split(heading, 1)[1].split('\n## ', 1)[0]
+  rows = [[c.strip() for c in line.strip('|').split('|')] for line in block.splitlines()
+          if line.startswith('|') and not line.startswith('|---')]
+  return {cells[0]: cells for cells in rows[1:]} | {'header': rows[0]}
+
+
+def _invoke(tmp, root, *args):
+  env = {**os.environ, 'VIDJAX_CACHE': str(tmp / 'cache'), 'JAX_PLATFORMS': 'cpu',
+         'XLA_FLAGS': '--xla_backend_optimization_level=0', 'PYTHONUNBUFFERED': '1'}
+  overrides = [a for o in [f'data.root={root}', *TINY_DETECTION]
+               for a in ('--override', o)]
+  start = time.time()
+  done = subprocess.run([sys.executable, 'experiments/detection_table.py', '--workdir_root',
+                         str(tmp / 'runs'), '--out', str(tmp / 'out'), *overrides, *args],
+                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-4000:]
+  return done, time.time() - start
+
+
+@pytest.fixture(scope='module')
+def tables(tmp_path_factory, tiny_detection_run):
+  root, trained, *_ = tiny_detection_run
+  tmp = tmp_path_factory.mktemp('detection_table')
+  for key in ('single_frame', 'attention'):
+    shutil.copytree(trained, tmp / 'runs' / key)
+  mtime = (tmp / 'runs' / 'single_frame' / 'results.json').stat().st_mtime
+  done, _ = _invoke(tmp, root, '--reuse')
+  return tmp, done, mtime
+
+
+def test_reuse_reads_both_rows_without_training(tables):
+  tmp, done, mtime = tables
+  assert (tmp / 'runs' / 'single_frame' / 'results.json').stat().st_mtime == mtime
+  assert 'training in' not in done.stderr and done.stderr.count(': reused ') == 2
+
+
+def test_table_has_both_rows_and_agrees_with_its_json(tables):
+  tmp, done, *_ = tables
+  text = (tmp / 'out' / 'detection_table.md').read_text()
+  assert done.stdout == text
+  doc = json.loads((tmp / 'out' / 'detection_table.json').read_text())
+  assert [r['key'] for r in doc['rows']] == ['single_frame', 'attention']
+  assert [r['reused'] for r in doc['rows']] == [True, True]
+  test = _table(text, '## Test split')
+  column = test['header'].index('test mAP@[.5:.95]')
+  for record in doc['rows']:
+    assert record['step'] == 4 and record['num_params'] > 0
+    assert '--config.model.yolo.temporal=attention' in record['command'] or (
+        record['key'] == 'single_frame')
+    for split in ('test', 'eval'):
+      for key in detection_table.SCALARS:
+        low = -float('inf') if key == 'MOTA' else 0.0  # MOTA is negative past 100% errors.
+        assert low <= record[split][key] <= 1, (split, key)
+    assert test[record['name']][column] == f"{record['test']['mAP']:.3f}"
+    assert [p['step'] for p in record['curve']][-1] == 4
+  assert 'COCO val2017' in text and 'MOT17 test' in text and 'ByteTrack' in text
+  assert re.search(r'train/val/test 4/1/1 videos', text) and '7 classes' in text
+  assert 'python -m vidjax.main --config configs/detection.py --workdir' in text
+
+
+def test_targets_follow_the_numbers(tables):
+  tmp, *_ = tables
+  text = (tmp / 'out' / 'detection_table.md').read_text()
+  targets = _table(text, "## The issue's targets")
+  doc = json.loads((tmp / 'out' / 'detection_table.json').read_text())
+  for record in doc['rows']:
+    cells = targets[record['name']]
+    for target, cell in zip(detection_table.TARGETS, cells[1:]):
+      value = (record['wall_seconds'] / 60 if target.metric == 'minutes'
+               else record[target.split][target.metric])
+      met = value <= target.threshold if target.at_most else value >= target.threshold
+      assert cell.startswith('met' if met else 'not met'), (target.label, cell)
+    assert cells[-1] == ('met' if all(c.startswith('met') for c in cells[1:-1]) else 'not met')
+
+
+def test_target_checks_and_reuse_decision(tmp_path):
+  record = {'wall_seconds': 1900.0, 'test': {'AP50': 0.95, 'mAP': 0.64, 'IDF1': 0.8,
+                                             'HOTA': None}}
+  met = {k: v['met'] for k, v in detection_table.target_checks(record).items()}
+  assert list(met.values()) == [True, False, False, True, False]
+  config = detection_table.load_config(['--config.train.num_steps=7'])
+  assert detection_table.finished(tmp_path, config) is None  # No results.json.
+  (tmp_path / 'results.json').write_text(json.dumps({'task': 'detection', 'step': 6}))
+  assert detection_table.finished(tmp_path, config) is None  # Stopped early.
+  (tmp_path / 'results.json').write_text(json.dumps({'task': 'detection', 'step': 7}))
+  assert detection_table.finished(tmp_path, config)['step'] == 7
