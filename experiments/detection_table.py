@@ -52,7 +52,7 @@ ROWS = [
     Row('single_frame', 'single frame (YOLOX-style, temporal none)'),
     # Its step reads 4 frames, not 1: fewer steps, so both train within about 30 minutes.
     Row('attention', 'temporal attention over 4 frames',
-        ('--config.model.yolo.temporal=attention', '--config.train.num_steps=1500',
+        ('--config.model.yolo.temporal=attention', '--config.train.num_steps=2500',
          '--config.train.eval_every=500')),
 ]
 

@@ -96,3 +96,30 @@ def test_adaptive_optimizers_ignore_the_loss_scale(name):
       update, state = tx.update({'w': grads * scale}, state, params)
     updates[scale] = np.asarray(update['w'])
   np.testing.assert_allclose(updates[1e-5], updates[1.0], rtol=0.01)
+
+
+def test_progress_bar_counts_finished_steps(tiny_actions_root, tmp_path, monkeypatch):
+  """The bar moves to step k - 1 once step k is queued and k - 1 has finished, and to k at each
+  log (which waits for it): never ahead of the device, as a bar moved at dispatch would be."""
+  import tqdm
+
+  class Recorder:
+    def __init__(self, total, initial, **_):
+      self.n, self.total, self.seen = initial, total, []
+
+    def update(self, k):
+      self.n += k
+      self.seen.append(self.n)
+
+    def set_postfix(self, **_):
+      pass
+
+    def close(self):
+      bars.append(self)
+
+  bars = []
+  monkeypatch.setattr(tqdm, 'tqdm', Recorder)
+  config = tiny_config(tiny_actions_root, **{'train.progress_bar': True, 'train.log_every': 3})
+  train.train_and_evaluate(config, tmp_path)
+  assert len(bars) == 1 and bars[0].total == 6
+  assert bars[0].seen == [1, 2, 3, 4, 5, 6]  # Step 1 shows only once step 2 is queued.

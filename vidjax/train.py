@@ -172,6 +172,12 @@ def _set_up(config: ml_collections.ConfigDict, workdir: pathlib.Path,
               stopper, writer, main, t_start, num_params, gflops, guard)
 
 
+def _advance(bar, step: int) -> None:
+  """Moves the progress bar to `step` finished steps (never back)."""
+  if bar is not None and step > bar.n:
+    bar.update(step - bar.n)
+
+
 def _loop(run: _Run) -> tuple[int, bool]:
   """Trains from the state's step to the end (or a stop); returns (step, stopped_early).
 
@@ -208,7 +214,7 @@ def _loop(run: _Run) -> tuple[int, bool]:
   if run.main and config.train.progress_bar and step < stop_at:
     from tqdm import tqdm
     bar = tqdm(total=num_steps, initial=step, desc='train', unit='step', dynamic_ncols=True)
-  t_log, clips_since = time.time(), 0
+  t_log, clips_since, in_flight = time.time(), 0, None
   try:
     try:
       next_batch = run.next_batch() if step < stop_at else None
@@ -229,11 +235,15 @@ def _loop(run: _Run) -> tuple[int, bool]:
           preempted = True
         except DecodeWorkerDied as e:  # Save this step, then stop with one line.
           data_error = e
-      if bar is not None:
-        bar.update(1)
+      if bar is not None:  # Counts finished steps: dispatch runs ahead of the device.
+        if in_flight is not None:
+          jax.block_until_ready(in_flight)  # The previous step; this one stays queued.
+          _advance(bar, step - 1)
+        in_flight = step_metrics
       if step % config.train.log_every == 0 or step == stop_at:
         summary = _fetch(pending)
         pending = []
+        _advance(bar, step)
         _check_finite(run.state, config.train.on_nonfinite)
         summary['clips_per_second'] = clips_since / max(time.time() - t_log, 1e-9)
         t_log, clips_since = time.time(), 0
