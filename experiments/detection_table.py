@@ -51,6 +51,8 @@ class Row:
 ROWS = [
     Row('single_frame', 'single frame (YOLOX-style, temporal none)'),
     # Its step reads 4 frames, not 1: fewer steps, so both train within about 30 minutes.
+    Row('single_frame_lr4e-3', 'single frame, learning rate 4e-3 (twice the config\'s)',
+        ('--config.optim.learning_rate=4e-3',)),
     Row('attention', 'temporal attention over 4 frames',
         ('--config.model.yolo.temporal=attention', '--config.train.num_steps=2500',
          '--config.train.eval_every=500')),
