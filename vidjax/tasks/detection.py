@@ -29,7 +29,7 @@ from vidjax.models import build_box_detector
 from vidjax.models.yolo import anchor_points
 from vidjax.tasks import detection_eval as evaluation
 from vidjax.tasks import detection_report as reporting
-from vidjax.tasks.classification import normalize
+from vidjax.tasks.classification import model_meta, normalize
 from vidjax.tasks.detection_loss import yolox_loss
 from vidjax.tasks.detection_nms import postprocess
 from vidjax.tasks.detection_targets import BoxTargets
@@ -130,9 +130,7 @@ class Detection:
   # Model.
   def meta(self, saved: dict | None = None) -> dict:
     class_names = saved['class_names'] if saved is not None else self.class_names
-    data = self.config.data
-    return {'model': json.loads(self.config.model.to_json()), 'class_names': list(class_names),
-            'num_frames': data.num_frames, 'height': data.height, 'width': data.width}
+    return model_meta(self.config, class_names)
 
   def build_model(self, meta: dict):
     self.class_names = list(meta['class_names'])
