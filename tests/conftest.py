@@ -53,6 +53,22 @@ def tiny_flags(root) -> list[str]:
           f'--config.data.synthetic_clips_per_class={TINY_CLIPS_PER_CLASS}']
 
 
+TINY_CLASSIFIER_FLAGS = [*(f for f in tiny_flags('') if not f.startswith('--config.data.root')),
+                         '--config.train.num_steps=4']
+
+
+@pytest.fixture(scope='session')
+def trained_workdir(tiny_actions_root, tmp_path_factory) -> pathlib.Path:
+  """A tiny LRCN trained for 4 steps through the command line, shared by every test of a
+  trained classification workdir (evaluate, predict, export). Tests must not change it."""
+  workdir = tmp_path_factory.mktemp('run')
+  result = run_vidjax('--config', 'configs/default.py', '--workdir', str(workdir),
+                      f'--config.data.root={tiny_actions_root}', *TINY_CLASSIFIER_FLAGS)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'test top-1 / top-5' in result.stdout
+  return workdir
+
+
 def run_vidjax(*args, timeout=300, wait=True, new_session=False):
   """`python -m vidjax.main ARGS` in a subprocess, on one CPU device.
 

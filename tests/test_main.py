@@ -1,11 +1,6 @@
 """The command line, as a user runs it: exit codes, one-line errors, predict."""
-import pytest
-
+from tests.conftest import TINY_CLASSIFIER_FLAGS as TINY
 from tests.conftest import run_vidjax as vidjax
-from tests.conftest import tiny_flags
-
-TINY = [f for f in tiny_flags('') if not f.startswith('--config.data.root')]
-TINY.append('--config.train.num_steps=4')
 
 
 def one_line_error(result) -> str:
@@ -26,16 +21,6 @@ def test_missing_dataset_root_is_one_line(tmp_path):
   result = vidjax('--config', 'configs/default.py', '--workdir', str(tmp_path),
                   '--config.data.dataset=ucf101', f'--config.data.root={tmp_path}/nowhere')
   assert 'ucf101 root not found' in one_line_error(result)
-
-
-@pytest.fixture(scope='module')
-def trained_workdir(tiny_actions_root, tmp_path_factory):
-  workdir = tmp_path_factory.mktemp('run')
-  result = vidjax('--config', 'configs/default.py', '--workdir', str(workdir),
-                  f'--config.data.root={tiny_actions_root}', *TINY)
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert 'test top-1 / top-5' in result.stdout
-  return workdir
 
 
 def test_predict_prints_ranked_classes(trained_workdir, tiny_actions_root):
