@@ -1,4 +1,5 @@
 """Tests for vidjax.data.decode: right frames, a DecodeError per bad file."""
+import pathlib
 import pickle
 import threading
 import time
@@ -108,6 +109,26 @@ def test_garbage_bytes(tmp_path):
     decode.read_frames(str(path), [0])
   with pytest.raises(DecodeError, match='cannot open'):
     decode.read_frame_count(str(path))
+
+
+def test_a_file_decord_cannot_open_prints_its_messages_once(videos, tmp_path, capfd):
+  """decord's and ffmpeg's C++ lines about a bad file print on the first read only;
+  later reads (the next epochs) fail the same way, silently; a replaced file is read."""
+  path = tmp_path / 'garbage.mp4'
+  path.write_bytes(np.random.default_rng(1).bytes(5000))
+  reasons = []
+  for _ in range(3):
+    with pytest.raises(DecodeError) as error:
+      decode.read_frames(str(path), [0])
+    reasons.append(error.value.reason)
+    printed = capfd.readouterr().err
+    if len(reasons) == 1:
+      assert 'ERROR opening' in printed
+    else:
+      assert printed == ''
+  assert len(set(reasons)) == 1 and 'cannot open' in reasons[0]
+  path.write_bytes(pathlib.Path(videos['mp4']).read_bytes())
+  assert decode.read_frames(str(path), [0, 3]).shape == (2, 32, 32, 3)
 
 
 def test_truncated_mp4_without_index(videos, tmp_path):

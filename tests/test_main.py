@@ -57,3 +57,40 @@ def test_evaluate_mode_and_wrong_model_checkpoint(trained_workdir, tiny_actions_
                   f'--config.data.root={tiny_actions_root}', *TINY, '--config.model.name=single_frame')
   assert ("holds a checkpoint with model.name='lrcn', but this config has "
           "model.name='single_frame'") in one_line_error(result)
+
+
+def test_evaluate_reports_per_class_metrics_beside_the_training_results(trained_workdir,
+                                                                         tiny_actions_root):
+  import json
+  from tests.test_classification_metrics import event_tags
+  before = {name: (trained_workdir / name).read_bytes() for name in ('results.json', 'metrics.jsonl')}
+  result = vidjax('--config', 'configs/default.py', '--workdir', str(trained_workdir),
+                  f'--config.data.root={tiny_actions_root}', *TINY, '--mode', 'evaluate')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert {name: (trained_workdir / name).read_bytes() for name in before} == before
+  evaluation = json.loads((trained_workdir / 'evaluation.json').read_text())
+  trained = json.loads(before['results.json'])
+  names = evaluation['class_names']
+  assert names == trained['class_names'] and len(names) == 12
+  for fields in (evaluation['test'], evaluation['eval'], trained['test']):
+    assert list(fields['per_class']) == names
+    assert set(fields['per_class'][names[0]]) == {'precision', 'recall', 'f1', 'support'}
+    assert sum(c['support'] for c in fields['per_class'].values()) == fields['num_videos'] == 12
+    assert set(fields['macro']) == set(fields['weighted']) == {'precision', 'recall', 'f1'}
+    matrix = fields['confusion_matrix']
+    assert len(matrix) == 12 and all(len(row) == 12 for row in matrix)
+    assert [sum(row) for row in matrix] == [fields['per_class'][n]['support'] for n in names]
+    assert 'top1' in fields and 'top5' in fields and 'mean_class_accuracy' in fields
+  # Same parameters, same videos: evaluate agrees with the training run's final numbers.
+  assert evaluation['test']['confusion_matrix'] == trained['test']['confusion_matrix']
+  evaluate_tags = event_tags(trained_workdir / 'tensorboard' / 'evaluate')
+  for split in ('eval', 'test'):
+    for tag in ('top1', 'macro_f1', 'weighted_recall', 'per_class', 'confusion_matrix'):
+      assert evaluate_tags[f'{split}/{tag}'] == {4}, tag  # At the checkpoint's step.
+  assert {'test/per_class', 'test/confusion_matrix'} <= set(event_tags(trained_workdir / 'tensorboard'))
+  lines = result.stdout.splitlines()
+  for split in ('eval', 'test'):
+    table = lines.index(f"  {evaluation[split]['split']} per class") + 1
+    assert lines[table].split() == ['#', 'class', 'precision', 'recall', 'f1', 'support']
+    assert lines[table + 2].split()[1] == names[0]
+    assert lines[table + 2 + 12 + 1].split()[:2] == ['macro', 'avg']

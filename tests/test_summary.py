@@ -2,9 +2,12 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 from vidjax import config as config_lib
 from vidjax import summary
+from vidjax.errors import UserError
 
 
 def test_classifier_and_forecaster_counts():
@@ -21,11 +24,46 @@ def test_classifier_and_forecaster_counts():
   assert 20 < forecaster['gflops_per_clip'] < 50
 
 
-def test_command_line_prints_one_line_and_rejects_typos():
+def test_layer_rows_sum_to_the_whole_model_and_count_every_scan_step():
+  """LRCN: a CNN per frame, then an LSTM scanned over 8 frames (flax traces its cell once)."""
+  lrcn = summary.summarize(config_lib.load(str(REPO / 'configs' / 'default.py')), depth=2)
+  assert (lrcn['num_classes'], lrcn['classes_from']) == (12, 'synthetic_actions (published)')
+  rows = {r['path']: r for r in lrcn['layers']}
+  assert sum(r['params'] for r in rows.values()) == lrcn['num_params']  # Exactly.
+  # flax's per-module count lowers each module alone; the total is compiled whole: 0.03% apart.
+  assert sum(r['flops'] for r in rows.values()) / 1e9 == pytest.approx(lrcn['gflops_per_clip'],
+                                                                       rel=0.005)
+  cell = rows['lstm_0/cell']
+  assert cell['calls'] == 8 and not cell['has_children'] and rows['lstm_0']['has_children']
+  assert abs(rows['lstm_0']['flops']) < 0.001 * cell['flops']  # All of the RNN is its 8 steps.
+  assert rows['cnn/conv_0']['output'] == (8, 32, 32, 16) and rows['cnn/conv_0']['params'] == 432
+  assert not any(r['depth'] > 2 for r in rows.values())
+  lines = summary.layer_table(lrcn)
+  assert any(line.split()[:2] == ['cell', 'x8'] for line in lines)
+  assert lines[-1].startswith('sum of rows: 325,020 parameters')
+
+
+def test_class_count_from_the_data_root_or_a_hint(tmp_path):
+  config = config_lib.load(str(REPO / 'configs' / 'single_frame.py'))
+  config.data.dataset = 'csv'
+  with pytest.raises(UserError, match='no published class count.*pass --num_classes'):
+    summary.summarize(config)
+  (tmp_path / 'train.csv').write_text('path,label\na.mp4,run\nb.mp4,jump\nc.mp4,walk\n')
+  config.data.root = str(tmp_path)
+  found = summary.summarize(config)
+  assert (found['num_classes'], found['classes_from']) == (3, f'from {tmp_path}')
+  assert summary.summarize(config, num_classes=5)['classes_from'] == '--num_classes'
+
+
+def test_command_line_prints_the_summary_table_and_rejects_typos():
   run = lambda *a: subprocess.run([sys.executable, '-m', 'vidjax.summary', *a], cwd=REPO,
                                   capture_output=True, text=True, timeout=300)
-  ok = run('--config', 'configs/single_frame.py')
+  ok = run('--config', 'configs/single_frame.py', '--depth', '1')
   assert ok.returncode == 0, ok.stderr
-  assert 'single_frame, 193,436 parameters' in ok.stdout
+  lines = ok.stdout.splitlines()
+  assert 'single_frame, 193,436 parameters' in lines[0]
+  assert lines[1] == '12 classes: synthetic_actions (published)'
+  assert lines[2].split() == ['layer', 'module', 'output', 'parameters', 'GFLOPs', '%']
+  assert lines[-1].startswith('sum of rows: 193,436 parameters')
   bad = run('--config', 'configs/default.py', '--config.model.lrcn.lstm_hiden_size=3')
   assert bad.returncode == 2 and 'did you mean' in bad.stderr

@@ -2,8 +2,9 @@
 
 Both modes work for every task, and the task says what they produce:
 `--mode evaluate` runs the task's final evaluation, prints its rows and
-writes `workdir/evaluation.json`; `--mode predict` hands the files to the
-task's `predict` (classification prints and writes top-5 classes, frame
+writes `workdir/evaluation.json`; `--mode predict` hands the files (given,
+found in folders, or listed by a dataset split) to the task's `predict`
+(classification writes top-5 classes, one JSON line per video, frame
 prediction writes the next frames). Only the parameters are read.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pathlib
 
 from vidjax import checkpoint as checkpoint_lib
 from vidjax import early_stopping, parallel, report, steps, tasks
+from vidjax.data import registry
 from vidjax.errors import UserError
 
 
@@ -45,7 +47,14 @@ def restore_params(config, workdir: str, task=None):
 
 
 def evaluate(config, workdir: str) -> dict:
-  """The task's final evaluation of a trained workdir: printed, written to evaluation.json."""
+  """The task's final evaluation of a trained workdir: printed, written to evaluation.json
+  (never results.json, which is the training run's) and to TensorBoard.
+
+  TensorBoard gets the task's `eval_scalars` (and `eval_texts`, for a task that has
+  them: classification's per-class table and confusion matrix) at the checkpoint's
+  step, in `tensorboard/evaluate`: beside the training curves as a run of its own,
+  so the two do not mix, and without appending to the run's metrics.jsonl.
+  """
   task, model, params, mesh, what = restore_params(config, workdir)
   evaluate_split = task.evaluator(model, mesh)
   results = {split: evaluate_split(params, split) for split in task.final_splits}
@@ -54,14 +63,71 @@ def evaluate(config, workdir: str) -> dict:
     path.write_text(json.dumps({'task': task.name, 'model': config.model.name,
                                 'checkpoint': what, **task.evaluation_fields(results)},
                                indent=2, default=float))
+    step = int(what.split()[1])  # `restore_params` says 'step N ...'.
+    writer = report.Writer(workdir, tensorboard='tensorboard/evaluate', history=False)
+    texts = getattr(task, 'eval_texts', None)
+    for split, result in results.items():
+      writer.scalars(step, task.eval_scalars(split, result))
+      for tag, text in (texts(split, result) if texts else {}).items():
+        writer.text(step, tag, text)
+    writer.close()
     print(report.summary([('checkpoint', f'{workdir} {what}'), *task.evaluate_rows(results),
-                          ('written', str(path))]), flush=True)
+                          ('written', f'{path}, {path.parent / "tensorboard" / "evaluate"}')]),
+          flush=True)
   return results
 
 
-def predict(config, workdir: str, paths: list[str]) -> list:
-  """`--mode predict`: the task reads the files, then the parameters, then predicts."""
+# The files a folder given to --video expands to. Frame prediction's sequences and
+# localization's snippet features are arrays: a folder holding no video gives its .npy files.
+VIDEO_SUFFIXES = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v')
+ARRAY_SUFFIXES = ('.npy',)
+
+
+def folder_files(folder: pathlib.Path) -> list[str]:
+  """The videos under `folder`, recursively, sorted; its .npy arrays if it holds no video."""
+  files = sorted(p for p in folder.rglob('*') if p.is_file())
+  for suffixes in (VIDEO_SUFFIXES, ARRAY_SUFFIXES):
+    found = [str(p) for p in files if p.suffix.lower() in suffixes]
+    if found:
+      return found
+  raise UserError(f"--video '{folder}' is a folder with no video "
+                  f"({', '.join(VIDEO_SUFFIXES)}) or .npy file in it")
+
+
+def split_files(config, split: str) -> list[str]:
+  """The files of `config.data`'s split `split`, in its order; listed-but-absent ones too,
+  so that the task reports them as unreadable."""
+  found = registry.load_split(config.data, split, config.seed)
+  name = f"split '{split}' of data.dataset '{config.data.dataset}'"
+  if any(record.index >= 0 for record in found.records):
+    raise UserError(f'{name} is arrays, not files; pass --video with files instead')
+  paths = [record.path for record in found.records if record.path] + list(found.missing)
+  if not paths:
+    raise UserError(f'{name} lists no video files')
+  return paths
+
+
+def prediction_paths(config, videos: list[str], split: str = '') -> list[str]:
+  """`--video` files and folders, then `--split`'s files: every file once, in that order.
+
+  A path that is neither a file nor a folder stays in the list, so the task
+  reports it as missing with the rest of the batch.
+  """
+  paths = []
+  for video in videos:
+    paths += folder_files(pathlib.Path(video)) if pathlib.Path(video).is_dir() else [video]
+  if split:
+    paths += split_files(config, split)
+  return list(dict.fromkeys(paths))
+
+
+def predict(config, workdir: str, paths: list[str], split: str = '') -> list:
+  """`--mode predict` over files, folders (`paths`) and a dataset split: the task reads the
+  files, then the parameters, then predicts, prints and writes."""
   task = tasks.get(config)
+  paths = prediction_paths(config, paths, split)
+  if not paths:
+    raise UserError('--mode predict needs --video PATH or FOLDER (repeat for more) or --split NAME')
 
   def restore():
     _, model, params, _, what = restore_params(config, workdir, task)

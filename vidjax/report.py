@@ -13,16 +13,24 @@ import numpy as np
 
 
 class Writer:
-  """One writer for scalars: tensorboardX events plus `metrics.jsonl`."""
+  """One writer for scalars: tensorboardX events plus `metrics.jsonl`.
 
-  def __init__(self, workdir: str | pathlib.Path, enabled: bool = True):
+  `tensorboard` is the events folder under the workdir; a writer with
+  `history=False` leaves `metrics.jsonl` alone (`--mode evaluate` writes to
+  'tensorboard/evaluate', a run of its own beside the training curves).
+  `suffix` ends the event file's name, so that two writers open on one folder
+  in the same second do not write the same file.
+  """
+
+  def __init__(self, workdir: str | pathlib.Path, enabled: bool = True, *,
+               tensorboard: str = 'tensorboard', history: bool = True, suffix: str = ''):
     self.workdir = pathlib.Path(workdir)
     self.enabled = enabled
-    self.history_path = self.workdir / 'metrics.jsonl'
+    self.history_path = self.workdir / 'metrics.jsonl' if history else None
     self._tb = None
     if enabled:
       from tensorboardX import SummaryWriter  # Not flax.metrics: that imports TensorFlow.
-      self._tb = SummaryWriter(str(self.workdir / 'tensorboard'))
+      self._tb = SummaryWriter(str(self.workdir / tensorboard), filename_suffix=suffix)
 
   def scalars(self, step: int, values: Mapping[str, float]) -> None:
     if not self.enabled:
@@ -30,8 +38,14 @@ class Writer:
     clean = {k: float(v) for k, v in values.items()}
     for key, value in clean.items():
       self._tb.add_scalar(key, value, step)
-    with self.history_path.open('a') as f:
-      f.write(json.dumps({'step': int(step), **clean}) + '\n')
+    if self.history_path is not None:
+      with self.history_path.open('a') as f:
+        f.write(json.dumps({'step': int(step), **clean}) + '\n')
+
+  def text(self, step: int, tag: str, text: str) -> None:
+    """A fixed-width table for TensorBoard's text tab (shown as preformatted markdown)."""
+    if self.enabled:
+      self._tb.add_text(tag, '\n'.join('    ' + line for line in text.splitlines()), step)
 
   def flush(self) -> None:
     if self._tb is not None:
@@ -110,8 +124,14 @@ def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], path: path
 
 
 def summary(rows: Sequence[tuple[str, str]]) -> str:
-  """A boxed two-column table for the console."""
+  """A boxed two-column table for the console; a multi-line value (a per-class
+  table) goes below its key, indented."""
   width = max(len(k) for k, _ in rows)
-  lines = [f'  {k.ljust(width)}  {v}' for k, v in rows]
+  lines = []
+  for k, v in rows:
+    if '\n' in v:
+      lines += [f'  {k}', *(f'    {line}' for line in v.splitlines())]
+    else:
+      lines.append(f'  {k.ljust(width)}  {v}')
   rule = '=' * max(len(line) for line in lines)
   return '\n'.join([rule, *lines, rule])

@@ -18,8 +18,17 @@ build, e.g. 16, 24, 48 or 72 pixels wide: "DECORDArrayCopyFromTo: The size
 must exactly match"). When a scaled read fails, decode.py reads the frames at
 full size and scales them with ffmpeg's swscale through PyAV instead, and
 adds the size to `CANNOT_SCALE` so later reads skip the failing attempt.
+
+Files decord cannot open (garbage, a cut mp4, AV1): decord and ffmpeg print
+two lines of C++ messages on each attempt, and decode.py then asks PyAV,
+which reads the file or says why it cannot, silently. The file is added to
+`CANNOT_OPEN`, by path, size and modification time, so later reads in this
+process go straight to PyAV: a bad file's messages print once per decode
+process, not every epoch, and a replaced file is tried afresh.
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -29,12 +38,36 @@ from vidjax.data.decode_checks import check_indices
 CANNOT_SCALE: set[tuple[int, int]] = set()
 
 
+# (path, size, mtime) of files decord failed to open in this process; see above.
+CANNOT_OPEN: set[tuple[str, int, int]] = set()
+
+
+class NotOpened(Exception):
+  """decord failed to open this file before, in this process."""
+
+
+def _identity(path: str) -> tuple[str, int, int] | None:
+  try:
+    stat = os.stat(path)
+  except OSError:
+    return None
+  return os.path.abspath(path), stat.st_size, stat.st_mtime_ns
+
+
 def open_reader(path: str, height: int | None, width: int | None,
                 num_threads: int):
   """A decord VideoReader scaling to (height, width), native size for None."""
   import decord  # Imported lazily: worker processes pay for it only once used.
-  return decord.VideoReader(path, width=width or -1, height=height or -1,
-                            num_threads=num_threads)
+  identity = _identity(path)
+  if identity in CANNOT_OPEN:
+    raise NotOpened(path)
+  try:
+    return decord.VideoReader(path, width=width or -1, height=height or -1,
+                              num_threads=num_threads)
+  except Exception:
+    if identity is not None:
+      CANNOT_OPEN.add(identity)
+    raise
 
 
 def release(reader) -> None:

@@ -240,6 +240,22 @@ def published_num_classes(name: str, given: int | None = None) -> int:
   return num_classes
 
 
+def class_count(data) -> tuple[int | None, str]:
+  """(class count, where it came from) for a model summary: the published count,
+  else the train split's class list read from an existing `data.root`. Never
+  generates data; (None, hint) when neither is at hand."""
+  dataset = get(data.dataset)
+  if dataset.num_classes:
+    return dataset.num_classes, f'{data.dataset} (published)'
+  if dataset.made_here:  # Generated on first use; nothing published (Moving MNIST has no classes).
+    return None, f"data.dataset '{data.dataset}' has no published class count; pass --num_classes"
+  root = pathlib.Path(data.root).expanduser() if data.root else None
+  if root is None or not root.is_dir():
+    return None, (f"data.dataset '{data.dataset}' has no published class count and data.root "
+                  f"({data.root or 'unset'}) is not a directory; pass --num_classes")
+  return len(load_split(data, data.train_split).class_names), f'from {root}'
+
+
 def load_split(data, split: str, seed: int = 0) -> Split:
   """The records of one split of `data.dataset`; listed-but-absent files are logged."""
   return get(data.dataset).load(data, split, seed)

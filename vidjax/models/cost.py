@@ -7,6 +7,7 @@ counting, never run.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import Any
 
@@ -41,3 +42,50 @@ def forward_flops_per_clip(model, params: Any, clip_shape: tuple[int, ...],
   clip = jax.ShapeDtypeStruct((1, *clip_shape), dtype)
   model = unrolled(model, clip_shape[0])
   return compiled_flops(lambda p, v: model.apply(p, v, **call_kwargs), abstract_params, clip)
+
+
+def layer_costs(model, clip_shape: tuple[int, ...], depth: int = 2, dtype=jnp.float32,
+                **call_kwargs) -> list[dict]:
+  """Parameters and forward FLOPs per layer, for one clip (batch 1), loops unrolled.
+
+  Built from flax's per-module table (`nn.tabulate`'s data; private there,
+  pinned by tests/test_summary.py). One row per module path up to `depth`
+  (the model is depth 0), in call order: {'path', 'depth', 'output' (shape
+  of the last output array), 'calls', 'params', 'flops', 'has_children'}.
+  A row with children shown counts only what is not in them, so the rows
+  sum to the whole model: parameters exactly, FLOPs to the root's count.
+
+  flax lowers each module's call alone. A scan body is traced once per scan,
+  so its FLOPs are multiplied by `calls`, the number of steps it runs: under
+  `jax.disable_jit` a scan runs its body once per step (plus flax's one
+  shape-finding trace). Lowered under `disable_jit` too, every scan is fully
+  unrolled, including scans of models without an `unroll` field.
+  """
+  from flax.linen import summary as flax_summary  # Private API: see the docstring.
+
+  def table(depth, show_repeated, compute_flops):
+    fn = flax_summary._get_module_table(unrolled(model, clip_shape[0]), depth=depth,
+                                        show_repeated=show_repeated, compute_flops=compute_flops,
+                                        compute_vjp_flops=False)
+    return fn(jax.random.key(0), jnp.zeros((1, *clip_shape), dtype), **call_kwargs)
+
+  def calls():
+    return collections.Counter((r.path, r.method) for r in table(depth, True, False))
+
+  traced = calls()
+  with jax.disable_jit():
+    stepped = calls()
+    rows = table(depth, False, True)
+  total = {r.path: (stepped[r.path, r.method] - traced[r.path, r.method] + 1) * r.flops
+           for r in rows}
+  out = []
+  for r in rows:
+    children = [p for p in total if len(p) == len(r.path) + 1 and p[:-1] == r.path]
+    leaves = [x for x in jax.tree.leaves(r.outputs) if hasattr(x, 'shape')]
+    out.append({'path': '/'.join(r.path), 'depth': len(r.path), 'module': type(r.module_copy).__name__,
+                'output': tuple(leaves[-1].shape) if leaves else (),
+                'calls': stepped[r.path, r.method] - traced[r.path, r.method] + 1,
+                'params': count_params(r.counted_variables),
+                'flops': float(total[r.path] - sum(total[p] for p in children)),
+                'has_children': bool(children)})
+  return out

@@ -96,6 +96,7 @@ class LSTMLayer(nn.Module):
   """
   features: int
   peepholes: bool = True
+  unroll: int | bool = 1  # Steps per scan iteration; True = all (cost.py counts it so).
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -111,8 +112,9 @@ class LSTMLayer(nn.Module):
       x_proj = nn.Dense(4 * self.features, dtype=self.dtype,
                         param_dtype=self.param_dtype, bias_init=_lstm_bias_init,
                         name='ih')(inputs)  # [B, T, 4H]
+    unroll = num_steps if self.unroll is True else max(1, min(int(self.unroll), num_steps))
     scan = nn.scan(PeepholeLSTMStep, variable_broadcast='params',
-                   split_rngs={'params': False}, in_axes=1, out_axes=1)
+                   split_rngs={'params': False}, in_axes=1, out_axes=1, unroll=unroll)
     carry, hs = scan(features=self.features, peepholes=self.peepholes,
                      dtype=self.dtype, param_dtype=self.param_dtype,
                      name='step')(carry, x_proj)
@@ -124,6 +126,9 @@ class FCLSTMForecaster(nn.Module):
   hidden_sizes: Sequence[int] = (256,)  # the paper: (2048, 2048)
   peepholes: bool = True
   readout: str = 'concat'  # 'concat' (all layers) or 'top' (top layer only)
+  # XLA's cost analysis counts a rolled loop's body once: models/cost.py sets this to
+  # count FLOPs on an unrolled copy. Results do not depend on it.
+  unroll: int | bool = 1
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -136,7 +141,7 @@ class FCLSTMForecaster(nn.Module):
     b, t_in, h, w, c = frames.shape
     x = frames.reshape(b, t_in, h * w * c).astype(self.dtype)  # [B, T_in, HWC]
     layer = lambda i, role: LSTMLayer(
-        features=self.hidden_sizes[i], peepholes=self.peepholes,
+        features=self.hidden_sizes[i], peepholes=self.peepholes, unroll=self.unroll,
         dtype=self.dtype, param_dtype=self.param_dtype, name=f'{role}_{i}')
 
     states = []

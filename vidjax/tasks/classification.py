@@ -24,9 +24,8 @@ from jax.experimental import multihost_utils
 
 from vidjax.metrics import classification as metrics_lib
 from vidjax import parallel, report
-from vidjax.data import clips, decode, flip_labels, mixing, pipeline, registry
+from vidjax.data import flip_labels, mixing, pipeline, registry
 from vidjax.data.records import ClipInfo
-from vidjax.errors import UserError
 from vidjax.models import build_model
 
 log = logging.getLogger(__name__)
@@ -224,13 +223,23 @@ class Classification:
     return evaluate
 
   def eval_scalars(self, split: str, result: dict) -> dict:
+    """The summary numbers only: per-class ones go to TensorBoard's text tab (`eval_texts`),
+    so that metrics.jsonl keeps one short line per evaluation."""
     return {f'{split}/top1': result['top1'], f'{split}/top5': result['top5'],
             f'{split}/loss': result['loss'],
-            f'{split}/mean_class_accuracy': result['mean_class_accuracy']}
+            f'{split}/mean_class_accuracy': result['mean_class_accuracy'],
+            **{f'{split}/{average}_{m}': result[average][m] for average in ('macro', 'weighted')
+               for m in metrics_lib.AVERAGED}}
 
   def describe_eval(self, result: dict) -> str:
     return (f"top1 {result['top1']:.4f} top5 {result['top5']:.4f} "
+            f"macro F1 {result['macro']['f1']:.4f} "
             f"({result['num_videos']} videos, {result['num_failed']} unreadable)")
+
+  def eval_texts(self, split: str, result: dict) -> dict:
+    """Tables for TensorBoard's text tab: the per-class table and the confusion matrix."""
+    return {f'{split}/per_class': metrics_lib.per_class_table(result, self.class_names),
+            f'{split}/confusion_matrix': metrics_lib.confusion_table(result['confusion'])}
 
   def selection_metric(self, result: dict) -> float:
     return result['loss']
@@ -241,7 +250,8 @@ class Classification:
     model_name = self.config.model.name
     files = {'curves': workdir / 'training_curves.png',
              'confusion': workdir / 'confusion_test.png'}
-    report.plot_curves(report.read_history(history_path), files['curves'])
+    history = report.read_history(history_path)
+    report.plot_curves(history, files['curves'])
     report.plot_confusion(final['test']['confusion'], self.class_names, files['confusion'],
                           f"{model_name}: test confusion (top-1 {final['test']['top1']:.3f})")
     failed = len(self.train_failures.failed) if self.train_failures is not None else 0
@@ -249,66 +259,53 @@ class Classification:
         'train_failed_videos': failed,
         **{f'{split}_{k}': final[split][k] for split in ('eval', 'test')
            for k in ('top1', 'top5', 'mean_class_accuracy', 'num_videos', 'num_failed')},
-        'per_class_test_accuracy': dict(zip(self.class_names,
-                                            map(float, final['test']['per_class_accuracy']))),
+        'class_names': list(self.class_names),
+        **{split: metrics_lib.split_fields(final[split], self.class_names)
+           for split in ('eval', 'test')},
     }
+    # The tables beside the final scalars, at the step train.py logged them (the best, under
+    # early stopping); a file of its own, as train.py's writer is still open on the folder.
+    step = max([r['step'] for r in history if 'test/top1' in r], default=0)
+    writer = report.Writer(workdir, history=False, suffix='.final')
+    for split in ('eval', 'test'):
+      for tag, text in self.eval_texts(split, final[split]).items():
+        writer.text(step, tag, text)
+    writer.close()
+    test = final['test']
     rows = [
         ('eval top-1 / top-5', f"{final['eval']['top1']:.4f} / {final['eval']['top5']:.4f}"),
         ('test top-1 / top-5', f"{final['test']['top1']:.4f} / {final['test']['top5']:.4f} "
                                f"({final['test']['num_videos']} videos)"),
+        ('test mean class acc / macro F1',
+         f"{test['mean_class_accuracy']:.4f} / {test['macro']['f1']:.4f}"),
         ('unreadable videos', f"train {failed}, eval {final['eval']['num_failed']}, "
                               f"test {final['test']['num_failed']}"),
+        ('test per class', metrics_lib.per_class_table(test, self.class_names)),
     ]
     return results, rows, files
 
   # Using a trained model.
   def evaluate_rows(self, results: dict) -> list:
-    """Console rows of `--mode evaluate`, one per split."""
-    return [(f'{self.split_names[split]} top-1 / top-5',
-             f"{r['top1']:.4f} / {r['top5']:.4f} ({r['num_videos']} videos, "
-             f"{r['num_failed']} unreadable)") for split, r in results.items()]
+    """Console rows of `--mode evaluate`: per split, its numbers and its per-class table."""
+    rows = []
+    for split, r in results.items():
+      name = self.split_names[split]
+      rows += [(f'{name} top-1 / top-5', f"{r['top1']:.4f} / {r['top5']:.4f} "
+                                         f"({r['num_videos']} videos, {r['num_failed']} unreadable)"),
+               (f'{name} mean class acc / macro F1',
+                f"{r['mean_class_accuracy']:.4f} / {r['macro']['f1']:.4f}"),
+               (f'{name} per class', metrics_lib.per_class_table(r, self.class_names))]
+    return rows
 
   def evaluation_fields(self, results: dict) -> dict:
-    """`--mode evaluate`'s evaluation.json: each split's metrics and per-class accuracy."""
-    fields = {}
-    for split, r in results.items():
-      fields[split] = {'split': self.split_names[split],
-                       **{k: r[k] for k in ('top1', 'top5', 'mean_class_accuracy', 'loss',
-                                            'num_videos', 'num_failed')},
-                       'per_class_accuracy': dict(zip(self.class_names,
-                                                      map(float, r['per_class_accuracy'])))}
-    return fields
+    """`--mode evaluate`'s evaluation.json: the class names (the confusion matrices' order),
+    then each split's metrics (`metrics_lib.split_fields`)."""
+    return {'class_names': list(self.class_names),
+            **{split: {'split': self.split_names[split],
+                       **metrics_lib.split_fields(r, self.class_names)}
+               for split, r in results.items()}}
 
   def predict(self, paths: list[str], restore, workdir: pathlib.Path, top_k: int = 5) -> list:
-    """Prints each video's top-k classes and writes them to predictions/classes.json.
-
-    `restore()` gives (model, params, what); it runs after every path is checked.
-    """
-    for path in paths:
-      if not pathlib.Path(path).is_file():
-        raise UserError(f"--video '{path}' does not exist")
-    model, params, what = restore()
-    params = jax.device_put(params, jax.devices()[0])
-    data = self.config.data
-    predict_fn = jax.jit(functools.partial(eval_step, model=model, mean=tuple(data.mean),
-                                           std=tuple(data.std)))
-    ranked = []
-    for path in paths:
-      try:
-        clip = clips.read_clip_for_prediction(path, data)
-      except decode.DecodeError as e:
-        raise UserError(f"--video '{path}' cannot be decoded: {e.reason}") from None
-      probs = np.asarray(predict_fn(params, {'video': clip[None]}))[0]
-      order = np.argsort(-probs)[:top_k]
-      ranked.append([(self.class_names[i], float(probs[i])) for i in order])
-      print(path)
-      for rank, (name, p) in enumerate(ranked[-1], 1):
-        print(f'  {rank}. {name:<24s} {p:.4f}')
-    out = pathlib.Path(workdir) / 'predictions'
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'classes.json').write_text(json.dumps(
-        {'checkpoint': what, 'videos': [{'path': str(p), 'top': [{'class': c, 'probability': q}
-                                                                  for c, q in r]}
-                                        for p, r in zip(paths, ranked)]}, indent=2))
-    print(f"top-{top_k} classes written to {out / 'classes.json'}")
-    return ranked
+    """Top-k classes of each video, one JSON line each; see classification_predict.py."""
+    from vidjax.tasks import classification_predict  # It imports this module: imported here.
+    return classification_predict.predict(self, paths, restore, workdir, top_k)
