@@ -3,9 +3,10 @@
 The run trains a tiny YOLO detector for a few steps on a tiny synthetic_objects
 set, in two invocations (the second resumes from the first's checkpoint),
 evaluates every frame of the val and test videos (COCO mAP, ByteTrack,
-HOTA / MOTA / IDF1), then `--mode predict` on one of its videos.
+HOTA / MOTA / IDF1), then `--mode predict` on one of its videos and on unreadable ones.
 """
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -154,3 +155,26 @@ def test_evaluate_and_predict_a_trained_workdir(tiny_detection_run, capsys):
   assert (out / 'test_0000_tracks.mp4').stat().st_size > 0
   assert len(json.loads((out / 'test_0000_coco.json').read_text())) == sum(
       len(d['boxes']) for d in found[0]['detections'])
+
+
+def test_predict_skips_and_lists_unreadable_videos(tiny_detection_run, tmp_path, capsys):
+  root, workdir, config, _, _ = tiny_detection_run
+  workdir = shutil.copytree(workdir, tmp_path / 'run')  # Other tests read the fixture's.
+  video, garbage = root / 'videos' / 'test_0000.mp4', tmp_path / 'garbage.mp4'
+  garbage.write_bytes(b'not a video' * 100)
+  missing = str(tmp_path / 'missing.mp4')
+  found = predict.predict(config, str(workdir), [str(garbage), missing, str(video)])
+  out = workdir / 'predictions'
+  assert len(found) == 1 and (out / 'test_0000_coco.json').is_file()
+  assert not (out / 'garbage_coco.json').exists()
+  listed = json.loads((out / 'unreadable.json').read_text())
+  assert [f['path'] for f in listed] == [str(garbage), missing]
+  assert listed[0]['error'].startswith('cannot be decoded: ')
+  assert listed[1]['error'] == 'does not exist'
+  printed = capsys.readouterr().out
+  assert 'predicted   1 of 3 files' in printed and f"{garbage}: {listed[0]['error']}" in printed
+  with pytest.raises(UserError, match=r"^none of the 2 files could be read, e.g. --video '.*"
+                                      r"garbage.mp4' cannot be decoded: [^\n]*unreadable.json\)$"):
+    predict.predict(config, str(workdir), [str(garbage), missing])
+  with pytest.raises(UserError, match=r"^--video '.*missing.mp4' does not exist$"):
+    predict.predict(config, str(workdir), [missing])

@@ -1,16 +1,20 @@
-"""Frame prediction from the command line: --mode predict on .npy and mp4, --mode evaluate."""
+"""Frame prediction from the command line: --mode predict on .npy and mp4 (unreadable files
+skipped and listed), --mode evaluate."""
 import contextlib
 import io
+import json
+import shutil
 
 import numpy as np
 import pytest
 
 from tests.conftest import run_vidjax
 from tests.test_frame_prediction import fp_config, fp_flags
-from vidjax import train
+from vidjax import predict, train
 from vidjax.data import decode
 from vidjax.data.moving_mnist import MovingMNISTSource
 from vidjax.data.synthetic_actions import write_mp4
+from vidjax.errors import UserError
 
 
 @pytest.fixture(scope='module')
@@ -59,3 +63,26 @@ def test_predict_on_a_bad_file_is_one_line(trained, tmp_path):
   result = run_vidjax(*fp_flags(root), '--workdir', workdir, '--mode', 'predict', '--video', short)
   assert result.returncode == 2
   assert 'has 3 frames; the model observes 10' in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_predict_skips_and_lists_unreadable_files(trained, tmp_path, capsys):
+  root, workdir = trained
+  workdir = shutil.copytree(workdir, tmp_path / 'run')  # Other tests read the fixture's.
+  good = tmp_path / 'good.npy'
+  np.save(good, MovingMNISTSource(1, split='test')[0][..., 0])  # [20, 64, 64]
+  garbage, wrong = tmp_path / 'garbage.npy', tmp_path / 'wrong.npy'
+  garbage.write_bytes(b'not an array' * 10)
+  np.save(wrong, np.zeros((10, 32, 32), np.uint8))
+  missing = str(tmp_path / 'missing.npy')
+  paths = [str(garbage), str(good), missing, str(wrong)]
+  written = predict.predict(fp_config(root), str(workdir), paths)
+  assert [f['mp4'].name for f in written] == ['good_predicted.mp4']
+  listed = json.loads((workdir / 'predictions' / 'unreadable.json').read_text())
+  assert [f['path'] for f in listed] == [str(garbage), missing, str(wrong)]
+  assert listed[0]['error'].startswith('is not a readable .npy: ')
+  assert listed[1]['error'] == 'does not exist' and 'has shape [10, 32, 32]' in listed[2]['error']
+  printed = capsys.readouterr().out
+  assert 'predicted   1 of 4 files' in printed and f'{missing}: does not exist' in printed
+  with pytest.raises(UserError, match=r"^none of the 2 files could be read, e.g. --video "
+                                      r"'.*garbage.npy' is not a readable .npy: [^\n]*$"):
+    predict.predict(fp_config(root), str(workdir), [str(garbage), missing])

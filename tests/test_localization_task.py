@@ -3,9 +3,10 @@
 The run trains the detector on snippet features written in ActionFormer's
 layout (an ActivityNet-style JSON plus <video_id>.npy [T, C]) in which each
 action leaves a known trace, so a working detector must find them; then
-`--mode evaluate` and `--mode predict` on a trained workdir.
+`--mode evaluate` and `--mode predict` on a trained workdir, unreadable files skipped.
 """
 import json
+import shutil
 
 import jax.numpy as jnp
 import ml_collections
@@ -15,6 +16,7 @@ import pytest
 from tests.conftest import REPO
 from vidjax import config as config_lib
 from vidjax import predict, tasks, train
+from vidjax.errors import UserError
 from vidjax.metrics import localization as tad_metrics
 from vidjax.tasks import localization, localization_eval, localization_targets
 
@@ -165,6 +167,26 @@ def test_evaluate_and_predict_on_features(trained, capsys):
   printed = capsys.readouterr().out
   assert found[0] and any(c in printed for c in CLASSES)
   assert (workdir / 'predictions' / 'testing_1_timeline.png').is_file()
+
+
+def test_predict_skips_and_lists_unreadable_features(trained, tmp_path, capsys):
+  root, workdir, config = trained
+  workdir = shutil.copytree(workdir, tmp_path / 'run')  # Other tests read the fixture's.
+  good = root / 'features' / 'testing_2.npy'
+  garbage, wrong = tmp_path / 'garbage.npy', tmp_path / 'wrong.npy'
+  garbage.write_bytes(b'not an array' * 10)
+  np.save(wrong, np.zeros((40, 7), np.float32))  # The detector reads 16 channels.
+  missing = str(tmp_path / 'missing.npy')
+  found = predict.predict(config, str(workdir), [str(wrong), str(good), missing, str(garbage)])
+  assert len(found) == 1 and (workdir / 'predictions' / 'testing_2_activitynet.json').is_file()
+  listed = json.loads((workdir / 'predictions' / 'unreadable.json').read_text())
+  assert [f['path'] for f in listed] == [str(wrong), missing, str(garbage)]
+  assert listed[0]['error'].startswith('has shape [40, 7]; expected [T, 16]')
+  assert listed[2]['error'].startswith('is not a readable .npy: ')
+  printed = capsys.readouterr().out
+  assert 'predicted   1 of 4 files' in printed and f'{missing}: does not exist' in printed
+  with pytest.raises(UserError, match=r"^--video '.*garbage.npy' is not a readable .npy: [^\n]*$"):
+    predict.predict(config, str(workdir), [str(garbage)])
 
 
 def test_missing_features_are_counted_not_fatal(trained, tmp_path):

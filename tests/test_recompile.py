@@ -102,3 +102,33 @@ def test_the_training_loop_compiles_its_step_once(tiny_actions_root, tmp_path, c
   updates = [name for name in compile_log.names if 'update_step' in name]
   assert len(updates) == 1, compile_log.names
   assert final['step_fn']._cache_size() == 1
+
+
+
+def test_seeds_share_one_compiled_step(tmp_path):
+  """The seed is an argument of the loop's step, not a constant in it: two seeds lower to
+  the same program (so the persistent compilation cache serves both), and each draws the
+  dropout that the seed baked in as a constant drew before."""
+  mesh = parallel.make_mesh(1, 1)
+  programs = []
+  for seed in (0, 7):
+    config = tiny_config(tmp_path, **{'seed': seed, 'model.lrcn.dropout': 0.5})
+    task, model = classifier(config)
+    tx, schedule = steps.make_optimizer(config.optim, config.train.num_steps)
+    state, abstract = steps.create_state(config, model, tx, mesh)
+    step_fn = steps.make_update_step(config, task.loss_fn(model), tx, schedule, abstract, mesh,
+                                     donate=False)
+    d = config.data
+    batch = parallel.global_batch(
+        {'video': np.random.default_rng(0).integers(0, 256, (2, d.num_frames, d.height, d.width, 3),
+                                                   dtype=np.uint8),
+         'label': np.zeros((2,), np.int32)}, mesh)
+    lowered = step_fn.lower(state, batch)
+    programs.append(lowered.as_text())
+    _, metrics = lowered.compile()(state, batch)
+    baked_in = jax.jit(lambda s, b, seed=seed: steps.update_step(
+        s, b, seed, loss_fn=task.loss_fn(model), tx=tx, schedule=schedule))
+    _, expected = baked_in(state, batch)
+    for key in ('loss', 'grad_norm'):
+      assert float(metrics[key]) == pytest.approx(float(expected[key]), rel=1e-6)
+  assert programs[0] == programs[1]

@@ -34,9 +34,8 @@ import pathlib
 import flax.linen as nn
 import jax
 import numpy as np
-import tqdm
 
-from vidjax import parallel, predict
+from vidjax import parallel, predict, progress
 from vidjax.data import decode, registry
 from vidjax.errors import UserError
 from vidjax.tasks.classification import normalize
@@ -157,9 +156,8 @@ def extract(config, workdir: str, videos: list[str] | None = None) -> pathlib.Pa
   written, skipped = index.get('videos', {}), dict(index.get('skipped', {}))
   todo = [v for v in _videos(config, videos) if not (out / f'{v[0]}.npy').exists()]
   mine = todo[jax.process_index()::jax.process_count()]
-  bar = tqdm.tqdm(mine, desc='extract', unit='video',
-                  disable=not parallel.is_main_process() or not config.train.progress_bar)
-  for video_id, path, fps in bar:
+  # Counts a video once its body ends: the extractor's results are on the host by then.
+  for video_id, path, fps in progress.track(mine, 'extract', config.train.progress_bar):
     try:
       num_frames = decode.read_frame_count(path)
       features, probabilities = extractor(path, num_frames)
@@ -174,7 +172,6 @@ def extract(config, workdir: str, videos: list[str] | None = None) -> pathlib.Pa
     _save(out / 'probabilities' / f'{video_id}.npy', probabilities)
     written[video_id] = {'fps': video_fps(path, fps), 'num_frames': int(num_frames),
                          'num_snippets': int(len(features))}
-  bar.close()
   part = out / f'features.part{jax.process_index()}.json'
   part.write_text(json.dumps({'videos': written, 'skipped': skipped}))
   if jax.process_count() > 1:

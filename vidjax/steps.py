@@ -7,6 +7,7 @@ else here is the same for every task.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Callable
 
@@ -14,6 +15,7 @@ import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from vidjax import parallel
@@ -65,9 +67,11 @@ def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int):
   return optax.chain(clip, base), schedule
 
 
-def update_step(state: TrainState, batch: dict, *, loss_fn: Callable, tx, schedule, seed: int,
+def update_step(state: TrainState, batch: dict, seed, *, loss_fn: Callable, tx, schedule,
                 inject_nan_at_step: int = -1):
   """One update of any task. Pure: the dropout key derives from (seed, step).
+
+  `seed` is an int32 array, not a constant, so every seed runs the same compiled step.
 
   `loss_fn(params, batch, dropout_key) -> (loss, metrics)` is the task's. A
   step whose loss or gradients are not finite changes nothing but the
@@ -143,9 +147,50 @@ def make_update_step(config, loss_fn: Callable, tx, schedule, abstract: TrainSta
   split over the mesh's `data` axis, the metrics come back replicated.
   """
   state_sharding = jax.tree.map(lambda s: getattr(s, 'sharding', s), abstract)
-  return jax.jit(
-      functools.partial(update_step, loss_fn=loss_fn, tx=tx, schedule=schedule, seed=config.seed,
+  jitted = jax.jit(
+      functools.partial(update_step, loss_fn=loss_fn, tx=tx, schedule=schedule,
                         inject_nan_at_step=config.train.inject_nan_at_step),
-      in_shardings=(state_sharding, parallel.batch_sharding(mesh)),
+      in_shardings=(state_sharding, parallel.batch_sharding(mesh), parallel.replicated(mesh)),
       out_shardings=(state_sharding, parallel.replicated(mesh)),
       donate_argnums=(0,) if donate else ())
+  if not -2**31 <= config.seed < 2**31:
+    raise UserError(f'config.seed={config.seed} does not fit in int32; use a smaller seed')
+  seed = jax.device_put(np.int32(config.seed), parallel.replicated(mesh))
+  return UpdateStep(jitted, seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateStep:
+  """`step(state, batch) -> (state, metrics)`: the jitted update with its seed as an argument.
+
+  A seed baked in as a constant would make each seed a new program, compiled anew
+  (and missed by the persistent compilation cache); as data, one program serves all.
+  """
+  jitted: Any
+  seed: jax.Array  # int32 [], replicated.
+
+  def __call__(self, state: TrainState, batch: dict):
+    return self.jitted(state, batch, self.seed)
+
+  def lower(self, state, batch) -> '_WithSeed':
+    """Lowered (and, after `.compile()`, compiled) forms that take (state, batch) too."""
+    return _WithSeed(self.jitted.lower(state, batch, self.seed), self.seed)
+
+  def _cache_size(self) -> int:
+    return self.jitted._cache_size()
+
+
+@dataclasses.dataclass(frozen=True)
+class _WithSeed:
+  """A jax Lowered or Compiled stage of `UpdateStep`, called as (state, batch)."""
+  stage: Any
+  seed: jax.Array
+
+  def compile(self, *args, **kwargs) -> '_WithSeed':
+    return _WithSeed(self.stage.compile(*args, **kwargs), self.seed)
+
+  def __call__(self, state: TrainState, batch: dict):
+    return self.stage(state, batch, self.seed)
+
+  def __getattr__(self, name: str):  # as_text, cost_analysis, memory_analysis, ...
+    return getattr(self.stage, name)

@@ -37,6 +37,8 @@ import tempfile
 import ml_collections
 import numpy as np
 
+from vidjax import progress as progress_lib
+
 DIGIT_SIZE = 28
 NUM_TEST_DIGITS_PER_CLASS = 100
 # The digit split never changes with the user's seed: test digits stay test.
@@ -260,14 +262,16 @@ def load_public_npy(path: str) -> np.ndarray:
 
 def ensure_moving_mnist(root: str, *, num_val: int = 2000, num_test: int = 3000,
                         seed: int = 0, train_pool_size: int = 500,
-                        speed_range: tuple[float, float] = (3.0, 5.0)
-                        ) -> dict[str, str]:
+                        speed_range: tuple[float, float] = (3.0, 5.0),
+                        progress: bool = True) -> dict[str, str]:
   """Writes the fixed val / test / 3-digit test sets once, returns their paths.
 
   Keys: 'val' (train digits, 2 per clip), 'test' and 'test_3digits' (unseen
   test digits, 2 and 3 per clip; the 3-digit set has `num_test` clips). File
   names carry every parameter, so a changed setting never reads a stale file.
-  Files are in the public layout; read them with `load_public_npy`.
+  Files are in the public layout; read them with `load_public_npy`. `progress`
+  shows a bar over the sequences drawn (vidjax/progress.py), gone once a split
+  is written: thousands a second, so a line each would be clutter.
   """
   tag = (f'seed{seed}_pool{train_pool_size}_speed{speed_range[0]:g}-'
          f'{speed_range[1]:g}_v{GENERATOR_VERSION}')
@@ -279,7 +283,8 @@ def ensure_moving_mnist(root: str, *, num_val: int = 2000, num_test: int = 3000,
       source = MovingMNISTSource(num, split=split, seed=seed,
                                  speed_range=speed_range,
                                  train_pool_size=train_pool_size)
-      seqs = np.stack([source[i] for i in range(num)])  # [N, T, 64, 64, 1]
+      seqs = np.stack([source[i] for i in progress_lib.track(  # [N, T, 64, 64, 1]
+          range(num), f'generate moving mnist {split}', progress, unit='sequence', leave=False)])
       write_public_npy(path, seqs)
     paths[split] = path
   return paths

@@ -54,6 +54,7 @@ import pathlib
 import numpy as np
 from scipy import ndimage
 
+from vidjax import progress as progress_lib
 from vidjax.data import staging as staging_lib
 from vidjax.data import workers
 
@@ -308,7 +309,7 @@ def generate(root: str | os.PathLike, *,
              clips_per_class: tuple[int, int, int] = (80, 20, 20),
              num_frames: int = 16, size: int = 64, seed: int = 0,
              num_processes: int = 2, class_names: tuple[str, ...] = CLASS_NAMES,
-             render=render_clip) -> pathlib.Path:
+             render=render_clip, progress: bool = True) -> pathlib.Path:
   """Writes root/videos/{split}/{class}_{i:04d}.mp4, root/{split}.csv, root/classes.txt.
 
   `clips_per_class` is (train, val, test). Overwrites files already there; use
@@ -319,6 +320,7 @@ def generate(root: str | os.PathLike, *,
   `class_names` and `render` (a module-level function with `render_clip`'s
   signature, so that workers can unpickle it) let another digit dataset
   (synthetic_appearance) share the splits, encoding and file layout.
+  `progress` shows a bar over the clips written (vidjax/progress.py).
   """
   root = pathlib.Path(root)
   jobs = []
@@ -337,13 +339,14 @@ def generate(root: str | os.PathLike, *,
   digits = {split: load_digits(split) for split in SPLITS}
   if num_processes <= 1:
     _init_worker(digits)
-    for job in jobs:
+    for job in progress_lib.track(jobs, 'generate clips', progress):
       _write_clip(job)
   else:
     context = multiprocessing.get_context('spawn')
     with context.Pool(num_processes, initializer=_init_worker,
                       initargs=(digits, True)) as pool:
-      for _ in pool.imap_unordered(_write_clip, jobs, chunksize=16):
+      for _ in progress_lib.track(pool.imap_unordered(_write_clip, jobs, chunksize=16),
+                                  'generate clips', progress, total=len(jobs)):
         pass
   return root
 
@@ -365,14 +368,15 @@ def ensure_dataset(root: str | os.PathLike, *,
                    clips_per_class: tuple[int, int, int] = (80, 20, 20),
                    num_frames: int = 16, size: int = 64, seed: int = 0,
                    num_processes: int = 2, class_names: tuple[str, ...] = CLASS_NAMES,
-                   render=render_clip, format_version=FORMAT_VERSION) -> pathlib.Path:
+                   render=render_clip, format_version=FORMAT_VERSION,
+                   progress: bool = True) -> pathlib.Path:
   """Generates the dataset at `root` once; later calls with equal parameters return at once.
 
   `root/DONE` records the parameters and is written last, into a temporary
   directory beside `root` that is then renamed onto `root`. An interrupted run
   leaves only that temporary directory, never a half dataset that looks
-  complete; a dataset with other parameters is replaced. `class_names` and
-  `render` are `generate`'s; `format_version` names what they draw.
+  complete; a dataset with other parameters is replaced. `class_names`,
+  `render` and `progress` are `generate`'s; `format_version` names what they draw.
   """
   root = pathlib.Path(root)
   wanted = _recorded_params(clips_per_class, num_frames, size, seed, format_version)
@@ -381,7 +385,7 @@ def ensure_dataset(root: str | os.PathLike, *,
   staging = staging_lib.staging_dir(root)
   generate(staging, clips_per_class=clips_per_class, num_frames=num_frames,
            size=size, seed=seed, num_processes=num_processes,
-           class_names=class_names, render=render)
+           class_names=class_names, render=render, progress=progress)
   (staging / 'DONE').write_text(json.dumps(wanted, sort_keys=True) + '\n')
   staging_lib.publish(staging, root, lambda: _is_complete(root, wanted))
   return root

@@ -68,6 +68,7 @@ import pathlib
 
 import numpy as np
 
+from vidjax import progress as progress_lib
 from vidjax.data import staging as staging_lib
 from vidjax.data import synthetic_actions as sa
 from vidjax.data import synthetic_objects_render as sr
@@ -238,20 +239,22 @@ def _params(videos_per_split, frames, size, fps, seed) -> dict:
 
 def generate(root: str | os.PathLike, videos_per_split: tuple[int, int, int] = (384, 8, 16),
              frames: tuple[int, int] = (48, 96), size: int = 128, fps: int = 10,
-             seed: int = 0) -> dict:
+             seed: int = 0, progress: bool = True) -> dict:
   """Writes the layout of the module docstring at `root` (overwriting); returns the counts.
 
   `videos_per_split` is (train, val, test); each video's length is drawn
   from `frames` (inclusive). Every video comes from (seed, split, index)
   alone: the JSON is the same byte for byte on every run, and the videos
   show the same frames (x264 itself may not be bit-exact from run to run).
-  Counts: {split: {videos, frames, boxes, ignored, tracks}}.
+  Counts: {split: {videos, frames, boxes, ignored, tracks}}. `progress`
+  shows a bar over the videos written (vidjax/progress.py).
   """
   root = pathlib.Path(root)
   (root / 'videos').mkdir(parents=True, exist_ok=True)
   (root / 'annotations').mkdir(parents=True, exist_ok=True)
   categories = [{'id': c + 1, 'name': name} for c, name in enumerate(CLASS_NAMES)]
   counts = {}
+  shown = progress_lib.bar(sum(videos_per_split), 'generate objects', progress, unit='video')
   for split, count in zip(SPLITS, videos_per_split):
     digits = sa.load_digits(split)
     coco = {'videos': [], 'images': [], 'annotations': [], 'categories': categories}
@@ -262,10 +265,12 @@ def generate(root: str | os.PathLike, videos_per_split: tuple[int, int, int] = (
       sa.write_mp4(root / 'videos' / f'{name}.mp4', render(scene), fps=fps)
       _add_video(coco, name, scene, first_instance=tracks + 1)
       tracks += len(scene.tracks)
+      shown.update(1)
     (root / 'annotations' / f'{split}.json').write_text(json.dumps(coco) + '\n')
     counts[split] = {'videos': count, 'frames': len(coco['images']),
                      'boxes': len(coco['annotations']), 'tracks': tracks,
                      'ignored': sum(a['iscrowd'] for a in coco['annotations'])}
+  shown.close()
   manifest = {'format_version': FORMAT_VERSION,
               'params': _params(videos_per_split, frames, size, fps, seed),
               'classes': list(CLASS_NAMES), 'counts': counts}
@@ -287,7 +292,7 @@ def _matches(manifest: dict | None, params: dict) -> bool:
 
 def ensure(root: str | os.PathLike, videos_per_split: tuple[int, int, int] = (384, 8, 16),
            frames: tuple[int, int] = (48, 96), size: int = 128, fps: int = 10,
-           seed: int = 0) -> dict:
+           seed: int = 0, progress: bool = True) -> dict:
   """Generates the dataset at `root` once and returns its counts; equal calls later return at once.
 
   As `synthetic_untrimmed.ensure_dataset`: written into a temporary folder
@@ -301,6 +306,6 @@ def ensure(root: str | os.PathLike, videos_per_split: tuple[int, int, int] = (38
   if _matches(manifest, params):
     return manifest['counts']
   staging = staging_lib.staging_dir(root)
-  counts = generate(staging, videos_per_split, frames, size, fps, seed)
+  counts = generate(staging, videos_per_split, frames, size, fps, seed, progress)
   staging_lib.publish(staging, root, lambda: _matches(_manifest(root), params))
   return counts

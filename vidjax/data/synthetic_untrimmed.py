@@ -54,6 +54,7 @@ import pathlib
 
 import numpy as np
 
+from vidjax import progress as progress_lib
 from vidjax.data import staging as staging_lib
 from vidjax.data import synthetic_actions as sa
 from vidjax.data import workers as worker_setup
@@ -301,13 +302,14 @@ def _write_annotations(root: pathlib.Path, records: list[dict]) -> None:
 
 def generate(root: str | os.PathLike, *, videos_per_split: dict[str, int] | None = None,
              mean_frames: int = 600, size: int = 64, seed: int = 0,
-             workers: int | None = None) -> pathlib.Path:
+             workers: int | None = None, progress: bool = True) -> pathlib.Path:
   """Writes the layout of the module docstring at `root`; overwrites what is there.
 
   `videos_per_split` defaults to `DEFAULT_VIDEOS`; `workers` (default: the CPU
   count) spawned processes render and encode, 1 renders in this process. The
   files are the same whichever: every video's randomness comes from
   (seed, split, index). Call from under `if __name__ == '__main__':` in a script.
+  `progress` shows a bar over the videos written (vidjax/progress.py).
   """
   root = pathlib.Path(root)
   videos_per_split = dict(DEFAULT_VIDEOS if videos_per_split is None else videos_per_split)
@@ -321,11 +323,12 @@ def generate(root: str | os.PathLike, *, videos_per_split: dict[str, int] | None
   workers = min(workers or os.cpu_count() or 1, max(len(jobs), 1))
   if workers <= 1:
     _init_worker(digits)
-    records = [_write_video(job) for job in jobs]
+    records = [_write_video(j) for j in progress_lib.track(jobs, 'generate untrimmed', progress)]
   else:
     context = multiprocessing.get_context('spawn')  # Forking a process with JAX threads can hang.
     with context.Pool(workers, initializer=_init_worker, initargs=(digits, True)) as pool:
-      records = list(pool.imap_unordered(_write_video, jobs))
+      records = list(progress_lib.track(pool.imap_unordered(_write_video, jobs),
+                                        'generate untrimmed', progress, total=len(jobs)))
   records.sort(key=lambda r: (SPLITS.index(r['split']), r['id']))
   _write_annotations(root, records)
   return root
@@ -340,7 +343,7 @@ def _is_complete(root: pathlib.Path, wanted: dict) -> bool:
 
 def ensure_dataset(root: str | os.PathLike, *, videos_per_split: dict[str, int] | None = None,
                    mean_frames: int = 600, size: int = 64, seed: int = 0,
-                   workers: int | None = None) -> pathlib.Path:
+                   workers: int | None = None, progress: bool = True) -> pathlib.Path:
   """Generates the dataset at `root` once; later calls with equal parameters return at once.
 
   As `sa.ensure_dataset`: written into a temporary directory beside `root`,
@@ -355,7 +358,7 @@ def ensure_dataset(root: str | os.PathLike, *, videos_per_split: dict[str, int] 
     return root
   staging = staging_lib.staging_dir(root)
   generate(staging, videos_per_split=videos_per_split, mean_frames=mean_frames,
-           size=size, seed=seed, workers=workers)
+           size=size, seed=seed, workers=workers, progress=progress)
   (staging / 'DONE').write_text(json.dumps(wanted, sort_keys=True) + '\n')
   staging_lib.publish(staging, root, lambda: _is_complete(root, wanted))
   return root

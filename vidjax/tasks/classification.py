@@ -23,7 +23,7 @@ import optax
 from jax.experimental import multihost_utils
 
 from vidjax.metrics import classification as metrics_lib
-from vidjax import parallel, report
+from vidjax import parallel, progress, report
 from vidjax.data import flip_labels, mixing, pipeline, registry
 from vidjax.data.records import ClipInfo
 from vidjax.models import build_model
@@ -113,12 +113,15 @@ def evaluate_split(predict_fn, params, records, class_names, config, mesh, split
   # Global record index: this process's i-th record is records[process + i * count].
   offset, stride = jax.process_index(), jax.process_count()
   probs, labels, index, mask = [], [], [], []
+  finished = progress.Finished(progress.bar(num_batches, f'evaluate {split}',
+                                            config.train.progress_bar, leave=False))
   for batch in pipeline.eval_batches(process_records, config.data, batch_size=local_batch,
                                      num_batches=num_batches, failures=failures,
                                      targets=LabelTargets()):
     batch['index'] = np.where(batch['index'] >= 0, offset + stride * batch['index'], -1)
     device_batch = parallel.global_batch({'video': batch['video']}, mesh)
     probs.append(predict_fn(params, device_batch))
+    finished.add(probs[-1])  # Counts the batches the device has finished; never waits.
     labels.append(batch['label'])
     index.append(batch['index'])
     mask.append(batch['mask'])
@@ -126,6 +129,7 @@ def evaluate_split(predict_fn, params, records, class_names, config, mesh, split
   gather = lambda xs: np.concatenate(
       [np.asarray(multihost_utils.process_allgather(x, tiled=True)) for x in xs])
   all_probs = gather(probs)
+  finished.close()
   all_labels, all_index, all_mask = gather(labels), gather(index), gather(mask).astype(bool)
   failed = int(multihost_utils.process_allgather(np.asarray([len(failures.failed)])).sum())
   kept = all_mask & (all_index >= 0)

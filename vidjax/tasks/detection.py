@@ -177,7 +177,7 @@ class Detection:
     def evaluate(params, split: str) -> dict:
       try:
         return evaluation.evaluate_split(predict_fn, params, self._split(split).records,
-                                         self.class_names, self.config, mesh)
+                                         self.class_names, self.config, mesh, split=split)
       except ValueError as e:
         raise UserError(f"split '{self.split_names[split]}': {e}") from None
     return evaluate

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from vidjax import parallel
+from vidjax import parallel, progress
 from vidjax.data import decode, decode_images
 from vidjax.data.records import Record
 from vidjax.tasks.detection_targets import frame_boxes, scale_boxes
@@ -63,7 +63,8 @@ def tracker_kwargs(config) -> dict:
               track_buffer=det.track_buffer)
 
 
-def _run_network(predict_fn, params, records, items, config, mesh) -> tuple[dict, set]:
+def _run_network(predict_fn, params, records, items, config, mesh, desc: str = 'evaluate'
+                 ) -> tuple[dict, set]:
   """Network outputs of every (record, frame) in `items`, in order; and the unreadable records."""
   data = config.data
   global_size = config.eval.batch_size
@@ -71,6 +72,7 @@ def _run_network(predict_fn, params, records, items, config, mesh) -> tuple[dict
   mine = slice(jax.process_index() * local, (jax.process_index() + 1) * local)
   cached, failed = (-1, None), set()
   outputs = {k: [] for k in OUTPUTS}
+  shown = progress.bar(-(-len(items) // global_size), desc, config.train.progress_bar, leave=False)
   for first in range(0, len(items), global_size):
     video = np.zeros((local, data.num_frames, data.height, data.width, 3), np.uint8)
     for row, (r, frame) in enumerate(items[first:first + global_size][mine]):
@@ -89,6 +91,8 @@ def _run_network(predict_fn, params, records, items, config, mesh) -> tuple[dict
     out = predict_fn(params, parallel.global_batch({'video': video}, mesh))
     for k in OUTPUTS:
       outputs[k].append(np.asarray(multihost_utils.process_allgather(out[k], tiled=True)))
+    shown.update(1)  # This batch's outputs are on the host.
+  shown.close()
   unreadable = np.zeros(len(records), np.bool_)
   unreadable[sorted(failed)] = True
   everywhere = np.asarray(multihost_utils.process_allgather(unreadable))
@@ -154,13 +158,17 @@ def score(records: Sequence[Record], items, detections: list[dict], class_names,
 
 
 def evaluate_split(predict_fn, params, records: Sequence[Record], class_names, config,
-                   mesh) -> dict:
-  """The task's evaluation of a split's records (the same list on every process)."""
+                   mesh, split: str = '') -> dict:
+  """The task's evaluation of a split's records (the same list on every process).
+
+  `split` names the progress bar only.
+  """
   if not records:
     raise ValueError('the split has no videos')
   items = [(r, t) for r, record in enumerate(records)
            for t in range(int(record.annotation['num_frames']))]
-  outputs, failed = _run_network(predict_fn, params, records, items, config, mesh)
+  outputs, failed = _run_network(predict_fn, params, records, items, config, mesh,
+                                 f'evaluate {split}'.strip())
   data, detections, kept = config.data, [], []
   for i, (r, frame) in enumerate(items):
     if r in failed:

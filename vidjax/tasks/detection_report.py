@@ -20,7 +20,7 @@ import numpy as np
 
 from vidjax import report
 from vidjax.data import decode
-from vidjax.errors import UserError
+from vidjax.tasks import predict_failures as failures
 
 SCALARS = ('mAP', 'AP50', 'AP75', 'AR100', 'HOTA', 'MOTA', 'IDF1')
 FIELDS = SCALARS + ('per_class_AP', 'DetA', 'AssA', 'IDSW', 'num_videos', 'num_frames',
@@ -113,30 +113,33 @@ def _detect(task, predict_fn, params, small: np.ndarray, native_size) -> list[di
 
 
 def predict(task, paths: list[str], restore, workdir: pathlib.Path) -> list:
-  """Detects and tracks the objects of each video; prints counts, writes the three files."""
+  """Detects and tracks the objects of each readable video; prints counts, writes the three
+  files. Unreadable videos are skipped and listed (vidjax/tasks/predict_failures.py)."""
   from vidjax import extract
   from vidjax.data import synthetic_actions
   from vidjax.metrics import detection as box_metrics
   from vidjax.metrics import tracking
   from vidjax.tasks.detection_eval import tracker_kwargs
   from vidjax.tasks.detection_tracker import track_video
-  for path in paths:
-    if not pathlib.Path(path).is_file():
-      raise UserError(f"--video '{path}' does not exist")
+  out = workdir / 'predictions'
+  skipped = failures.Skipped(paths)
+  existing = skipped.existing(paths)
+  if not existing:
+    raise skipped.nothing_read(out)
   model, params, what = restore()
   params = jax.device_put(params, jax.devices()[0])
   predict_fn = jax.jit(task.predict_step(model))
   data = task.config.data
-  out = workdir / 'predictions'
   out.mkdir(parents=True, exist_ok=True)
   everything = []
-  for path in paths:
+  for path in existing:
     name = pathlib.Path(path).stem
     try:
       frames = decode.read_frames(path)  # [F, H, W, 3], native size: drawn on.
       small = decode.read_frames(path, height=data.height, width=data.width)
     except decode.DecodeError as e:
-      raise UserError(f"--video '{path}' cannot be decoded: {e.reason}") from None
+      skipped.add(path, f'cannot be decoded: {e.reason}')
+      continue
     found = _detect(task, predict_fn, params, small, frames.shape[1:3])
     tracks = track_video([(d['boxes'], d['scores'], d['labels']) for d in found],
                          **tracker_kwargs(task.config))
@@ -156,4 +159,5 @@ def predict(task, paths: list[str], restore, workdir: pathlib.Path) -> list:
       print(f'  {class_name:<20s} {len(np.unique(mine[:, 4])):4d} tracks {boxes:6d} boxes')
     print(f"  written: {', '.join(str(p) for p in files.values())}")
     everything.append({'detections': found, 'tracks': tracks})
+  skipped.finish(out, f'{workdir} {what}')
   return everything

@@ -28,13 +28,14 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
-from vidjax import parallel
+from vidjax import parallel, progress
 from vidjax.metrics import frame_prediction as pm
 from vidjax.data import clips, pipeline, registry
 from vidjax.errors import UserError
 from vidjax.models import build_forecaster
 from vidjax.tasks import frame_prediction_files as files
 from vidjax.tasks import frame_prediction_report as figures
+from vidjax.tasks import predict_failures as failures
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,8 @@ class FramePrediction:
       rows = np.arange(len(seqs))[jax.process_index()::jax.process_count()]
       num_batches = -(-(-(-len(seqs) // jax.process_count())) // local_batch)
       outputs, examples = [], None
+      shown = progress.bar(num_batches, f'evaluate {split}', self.config.train.progress_bar,
+                           leave=False)
       for b in range(num_batches):
         index = np.full((local_batch,), -1, np.int32)
         chunk = rows[b * local_batch:(b + 1) * local_batch]
@@ -221,6 +224,8 @@ class FramePrediction:
           examples = {'index': out['index'][first], 'video': seqs[out['index'][first]],
                       'predicted': _gather(probs)[first]}  # [K, T_out, 64, 64, 1]
         outputs.append(out)
+        shown.update(1)  # This batch's metrics are on the host (`_gather`).
+      shown.close()
       stacked = jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
       keep = stacked.pop('index') >= 0
       per_frame = jax.tree.map(lambda x: x[keep], stacked)  # each [N, T_out]
@@ -260,23 +265,32 @@ class FramePrediction:
     return figures.results_fields(results, self.config)
 
   def predict(self, paths: list[str], restore, workdir: pathlib.Path) -> list:
-    """Writes the predicted frames of each sequence as an mp4 and a PNG strip.
+    """Writes the predicted frames of each readable sequence as an mp4 and a PNG strip.
 
     Each path is a `.npy` or a video (see `frame_prediction_files.read_observed`);
-    every file is read before the model is restored.
+    every file is read before the model is restored. Unreadable ones are skipped
+    and listed (vidjax/tasks/predict_failures.py); returns the readable ones' files.
     """
-    inputs = [files.read_observed(path, self.num_observed) for path in paths]
+    out_dir = pathlib.Path(workdir) / 'predictions'
+    skipped, inputs = failures.Skipped(paths), []
+    for path in paths:
+      try:
+        inputs.append((path, files.read_observed(path, self.num_observed)))
+      except failures.Unreadable as e:
+        skipped.add(path, e.reason)
+    if not inputs:
+      raise skipped.nothing_read(out_dir)
     model, params, what = restore()
     params = jax.device_put(params, jax.devices()[0])
     forecast = jax.jit(functools.partial(predict_frames, model=model, num_future=self.num_future))
-    out_dir = pathlib.Path(workdir) / 'predictions'
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for path, (observed, future) in zip(paths, inputs):
+    for path, (observed, future) in inputs:
       probs = np.asarray(forecast(params, observed[None].astype(np.float32) / 255.0))[0]
       truth = None if future is None else future[None, :self.num_future]
       title = f"{figures.row_name(self.config.model)}, {what}: {pathlib.Path(path).name}"
       written.append(files.write_prediction(out_dir, path, observed, probs, truth, title))
+    skipped.finish(out_dir, f'{workdir} {what}')
     return written
 
 

@@ -9,8 +9,8 @@ import pathlib
 
 import numpy as np
 
-from vidjax.errors import UserError
 from vidjax.tasks import frame_prediction_report as figures
+from vidjax.tasks.predict_failures import Unreadable, load_npy
 
 FRAME_SIZE = 64  # Moving MNIST's frames are 64x64x1, as in the public file.
 
@@ -22,38 +22,35 @@ def read_observed(path: str, num_observed: int) -> tuple[np.ndarray, np.ndarray 
   the rest, if any, the truth; or the public layout [T, N, 64, 64], of which
   sequence 0. uint8, or floats in [0, 1]. Anything else is read as a video
   (an mp4 of T_in frames or more); colour is averaged to grey and frames
-  are scaled to 64x64.
+  are scaled to 64x64. Raises Unreadable (a UserError) saying why a file is not.
   """
   p = pathlib.Path(path)
   if not p.is_file():
-    raise UserError(f"--video '{path}' does not exist")
+    raise Unreadable(path, 'does not exist')
   if p.suffix == '.npy':
-    try:
-      frames = np.load(p)
-    except ValueError as e:
-      raise UserError(f"--video '{path}' is not a readable .npy: {e}") from None
+    frames = load_npy(p)
     if frames.ndim == 4 and frames.shape[-1] != 1:  # Public layout [T, N, H, W].
       frames = frames[:, 0]
     if frames.ndim == 4:
       frames = frames[..., 0]
     if frames.ndim != 3 or frames.shape[1:] != (FRAME_SIZE, FRAME_SIZE):
-      raise UserError(f"--video '{path}': expected [T, 64, 64] or the public layout "
-                      f"[T, N, 64, 64], got {list(np.shape(frames))}")
+      raise Unreadable(path, f'has shape {list(np.shape(frames))}; expected [T, 64, 64] or the '
+                       'public layout [T, N, 64, 64]')
     if frames.dtype != np.uint8:
-      if frames.min() < 0 or frames.max() > 1:
-        raise UserError(f"--video '{path}': {frames.dtype} frames must be in [0, 1]")
+      if frames.size and (frames.min() < 0 or frames.max() > 1):
+        raise Unreadable(path, f'has {frames.dtype} frames; they must be in [0, 1]')
       frames = np.rint(frames * 255).astype(np.uint8)
   else:
     from vidjax.data import decode, transforms
     try:
       rgb = decode.read_frames(str(p))  # [T, H, W, 3]
     except decode.DecodeError as e:
-      raise UserError(f"--video '{path}' cannot be decoded: {e.reason}") from None
+      raise Unreadable(path, f'cannot be decoded: {e.reason}') from None
     if rgb.shape[1:3] != (FRAME_SIZE, FRAME_SIZE):
       rgb = transforms.resize(rgb, FRAME_SIZE, FRAME_SIZE)
     frames = np.rint(rgb.astype(np.float32).mean(axis=-1)).astype(np.uint8)
   if len(frames) < num_observed:
-    raise UserError(f"--video '{path}' has {len(frames)} frames; the model observes {num_observed}")
+    raise Unreadable(path, f'has {len(frames)} frames; the model observes {num_observed}')
   frames = frames[..., None]  # [T, 64, 64, 1]
   future = frames[num_observed:] if len(frames) > num_observed else None
   return frames[:num_observed], future

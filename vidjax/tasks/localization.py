@@ -235,7 +235,8 @@ class Localization:
       found = self._split(split)
       return evaluation.evaluate_videos(
           predict_fn, params, found.videos, self.class_names, config=self.config, mesh=mesh,
-          feature_layout=found.layout, feature_dim=found.feature_dim, failed=len(found.failed))
+          feature_layout=found.layout, feature_dim=found.feature_dim, failed=len(found.failed),
+          split=split)
     return evaluate
 
   def eval_scalars(self, split: str, result: dict) -> dict:

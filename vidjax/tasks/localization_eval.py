@@ -25,7 +25,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from vidjax import parallel
+from vidjax import parallel, progress
 from vidjax.data import pipeline
 from vidjax.data.layouts import snippet_features
 from vidjax.metrics import localization as tad_metrics
@@ -133,8 +133,11 @@ def score(videos, detections, frame_predictions, class_names, tious) -> dict:
 
 
 def evaluate_videos(predict_fn, params, videos, class_names, *, config, mesh, feature_layout,
-                    feature_dim, failed: int = 0) -> dict:
-  """The task's evaluation of `videos` (the same list on every process)."""
+                    feature_dim, failed: int = 0, split: str = '') -> dict:
+  """The task's evaluation of `videos` (the same list on every process).
+
+  `split` names the progress bar only.
+  """
   loc = config.localization
   if not videos:
     raise pipeline.DataError('no video of the split has features to evaluate')
@@ -144,6 +147,8 @@ def evaluate_videos(predict_fn, params, videos, class_names, *, config, mesh, fe
                                     jax.process_count())
   longest = -(-len(videos) // jax.process_count())
   outputs = {'scores': [], 'offsets': [], 'segment_probs': [], 'index': []}
+  shown = progress.bar(-(-max(longest, 1) // local_batch), f'evaluate {split}'.strip(),
+                       config.train.progress_bar, leave=False)
   for first in range(0, max(longest, 1), local_batch):
     rows = mine[first:first + local_batch]
     features, mask, index = None, np.zeros((local_batch, num_steps), bool), np.full(local_batch, -1)
@@ -162,6 +167,8 @@ def evaluate_videos(predict_fn, params, videos, class_names, *, config, mesh, fe
     for key in ('scores', 'offsets', 'segment_probs'):
       outputs[key].append(np.asarray(multihost_utils.process_allgather(out[key], tiled=True)))
     outputs['index'].append(np.asarray(multihost_utils.process_allgather(index, tiled=True)))
+    shown.update(1)  # This batch's outputs are on the host.
+  shown.close()
   index = np.concatenate(outputs['index'])
   gathered = {k: np.concatenate(v) for k, v in outputs.items() if k != 'index'}
   detections, frames = [None] * len(videos), [None] * len(videos)

@@ -18,6 +18,7 @@ from vidjax import report
 from vidjax.data import decode, registry
 from vidjax.errors import UserError
 from vidjax.metrics import localization as tad_metrics
+from vidjax.tasks import predict_failures as failures
 
 CURVE_PANELS = {'loss': ('train/loss', 'train/class_loss', 'train/offset_loss',
                          'train/segment_loss'),
@@ -118,18 +119,30 @@ def _known_truth(task, video_id: str):
   return None
 
 
+def _read_features(path: str, feature_dim: int | None) -> np.ndarray:
+  """float32 [T, C] snippet features from a .npy, or Unreadable saying why not."""
+  features = failures.load_npy(path)
+  if features.ndim != 2 or not len(features) or (feature_dim and features.shape[1] != feature_dim):
+    raise failures.Unreadable(path, f'has shape {list(features.shape)}; expected [T, '
+                              f"{feature_dim or 'C'}] snippet features, T >= 1")
+  return features.astype(np.float32)
+
+
 def predict(task, paths: list[str], restore, workdir: pathlib.Path) -> list:
-  """Finds the actions in each video (or .npy of its snippet features); prints and writes them."""
+  """Finds the actions in each readable video (or .npy of its snippet features); prints and
+  writes them. Unreadable files are skipped and listed (vidjax/tasks/predict_failures.py)."""
   from vidjax import config as config_lib
   from vidjax import extract
   from vidjax.tasks import localization_eval as evaluation
   from vidjax.tasks import localization as localization_task
   from vidjax.tasks.localization_targets import SnippetGrid
   loc = task.config.localization
-  for path in paths:
-    if not pathlib.Path(path).is_file():
-      raise UserError(f"--video '{path}' does not exist")
-  needs_backbone = any(not p.endswith('.npy') for p in paths)
+  out = workdir / 'predictions'
+  skipped = failures.Skipped(paths)
+  existing = skipped.existing(paths)
+  if not existing:
+    raise skipped.nothing_read(out)
+  needs_backbone = any(not p.endswith('.npy') for p in existing)
   if needs_backbone and not (loc.backbone_config and loc.backbone_workdir):
     raise UserError('--mode predict on a video needs the classifier that made the features: set '
                     '--config.localization.backbone_config and backbone_workdir (or pass .npy features)')
@@ -139,23 +152,26 @@ def predict(task, paths: list[str], restore, workdir: pathlib.Path) -> list:
   extractor = None
   if needs_backbone:
     extractor = extract.Extractor(config_lib.load(loc.backbone_config), loc.backbone_workdir)
-  out = workdir / 'predictions'
   out.mkdir(parents=True, exist_ok=True)
   found_all = []
-  for path in paths:
+  for path in existing:
     video_id = pathlib.Path(path).stem
-    if path.endswith('.npy'):
-      features = np.load(path).astype(np.float32)
-      grid = SnippetGrid(loc.feature_stride, loc.feature_window, loc.feature_fps or 30.0)
-    else:
-      try:
+    try:
+      if path.endswith('.npy'):
+        features = _read_features(path, task.feature_dim)
+        grid = SnippetGrid(loc.feature_stride, loc.feature_window, loc.feature_fps or 30.0)
+      else:
         features, _ = extractor(path)
-      except decode.DecodeError as e:
-        raise UserError(f"--video '{path}' cannot be decoded: {e.reason}") from None
-      except ValueError as e:
-        raise UserError(f"--video '{path}': {e}") from None
-      fps = extract.video_fps(path)
-      grid = SnippetGrid(extractor.stride, extractor.window, fps)
+        grid = SnippetGrid(extractor.stride, extractor.window, extract.video_fps(path))
+    except failures.Unreadable as e:
+      skipped.add(path, e.reason)
+      continue
+    except decode.DecodeError as e:
+      skipped.add(path, f'cannot be decoded: {e.reason}')
+      continue
+    except ValueError as e:  # A video shorter than one snippet.
+      skipped.add(path, f'cannot be used: {e}')
+      continue
     num_steps = evaluation.bucket_length(len(features), loc.max_seq_len)
     batch = {'features': np.zeros((1, num_steps, features.shape[1]), np.float32),
              'mask': np.zeros((1, num_steps), bool)}
@@ -187,4 +203,5 @@ def predict(task, paths: list[str], restore, workdir: pathlib.Path) -> list:
                                       else 'prediction (no ground truth known)'))
     print(f"  written: {out / f'{video_id}_activitynet.json'}, {out / f'{video_id}_timeline.png'}")
     found_all.append(predictions)
+  skipped.finish(out, f'{workdir} {what}')
   return found_all
