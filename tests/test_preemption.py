@@ -85,6 +85,11 @@ def test_a_killed_decode_worker_saves_the_step_and_stops_with_one_line(tiny_acti
   code, _ = again.finish(timeout=240)
   assert code == 0, again.lines[-20:]
   assert any('resumed from' in l and f'at step {saved}' in l for l in again.lines)
+  # Neither the stop nor the normal exit with a decode worker warns of leaked shared memory;
+  # the workdir's console.log holds both runs, the stop's one line included.
+  assert not [l for l in run.lines + again.lines if 'leaked shared_memory' in l]
+  log = (workdir / 'console.log').read_text()
+  assert log.count('\n=== ') + log.startswith('=== ') == 2 and last in log
 
 
 @pytest.mark.skipif(not pathlib.Path('/proc/self/stat').exists(), reason='reads /proc')
