@@ -258,3 +258,110 @@ def test_cutmix_box_by_hand():
 def test_transforms_pickle_for_grain_workers():
   fn = functools.partial(transforms.random_resized_crop, size=16)
   assert pickle.loads(pickle.dumps(fn)).keywords == {'size': 16}
+
+
+# ------------------------------------ same bits as the first version, faster
+# tests/transforms_reference.py is the first version, verbatim. Resize and
+# colour jitter now work in place on reused buffers; every output must equal
+# the reference's exactly (max abs difference 0), in the same memory layout:
+# BLAS rounds colour jitter's grey differently by layout (see color_jitter).
+
+def _random_clip(seed, shape, dtype=np.uint8):
+  clip = np.random.default_rng(seed).integers(0, 256, shape).astype(dtype)
+  return clip if dtype == np.uint8 else clip / dtype(255)
+
+
+def _assert_same(new, old):
+  assert new.dtype == old.dtype and new.shape == old.shape
+  assert np.array_equal(new, old), np.abs(new.astype(float) - old).max()
+  long_axes = [a for a in range(new.ndim) if new.shape[a] > 1]
+  assert [new.strides[a] for a in long_axes] == [old.strides[a] for a in long_axes]
+
+
+def _views(clip):
+  """The clip, a crop of it (a view), its mirror (negative strides), F order."""
+  return [clip, clip[:, 1:-1, 2:], clip[:, :, ::-1], np.asfortranarray(clip)]
+
+
+@pytest.mark.parametrize('chunk', [1, 7, transforms._CHUNK_VALUES])
+def test_resize_equals_the_reference(monkeypatch, chunk):
+  from tests import transforms_reference as reference
+  monkeypatch.setattr(transforms, '_CHUNK_VALUES', chunk)  # 1: frame by frame.
+  sizes = [(5, 7), (9, 9), (23, 31), (31, 8), (1, 12), (40, 3)]  # Down, up, odd.
+  for seed, dtype in enumerate([np.uint8, np.float32, np.float64, np.uint8]):
+    for view in _views(_random_clip(seed, (3, 17, 22, 3), dtype)):
+      for height, width in sizes:
+        _assert_same(transforms.resize(view, height, width),
+                     reference.resize(view, height, width))
+  grey = _random_clip(9, (2, 10, 13, 1))  # One channel.
+  _assert_same(transforms.resize(grey, 6, 20), reference.resize(grey, 6, 20))
+  _assert_same(transforms.short_side_resize(grey, 7),
+               reference.short_side_resize(grey, 7))
+
+
+def test_horizontal_flip_equals_the_reference():
+  from tests import transforms_reference as reference
+  for view in _views(_random_clip(0, (2, 5, 7, 3))):
+    flipped = transforms.horizontal_flip(view)
+    _assert_same(flipped, reference.horizontal_flip(view))
+    assert flipped.flags.c_contiguous
+
+
+def test_color_jitter_equals_the_reference_in_every_layout():
+  from tests import transforms_reference as reference
+  clip = _random_clip(1, (4, 20, 26, 3))
+  resized = reference.resize(clip, 18, 24)  # The layout numpy's gathers give.
+  inputs = _views(clip) + _views(resized) + [clip / np.float32(255)]
+  strengths = [(0.4, 0.4, 0.4), (0.0, 0.9, 0.9), (1.2, 0.0, 0.5), (0.0, 0.0, 0.0)]
+  for i, view in enumerate(inputs):
+    for seed in range(8):
+      brightness, contrast, saturation = strengths[(i + seed) % len(strengths)]
+      kwargs = dict(brightness=brightness, contrast=contrast, saturation=saturation)
+      new_rng, old_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+      _assert_same(transforms.color_jitter(view, new_rng, **kwargs),
+                   reference.color_jitter(view, old_rng, **kwargs))
+      assert new_rng.random() == old_rng.random()  # The same draws, as many.
+
+
+@pytest.mark.parametrize('shape', [(16, 128, 170, 3), (8, 37, 50, 3)])
+def test_train_chain_equals_the_reference(shape):
+  """TrainClip's augmentation (crop, flip, jitter) on a seeded stream."""
+  from tests import transforms_reference as reference
+
+  def chain(module, clip, rng):
+    clip = module.random_resized_crop(clip, rng, (112, 112) if shape[1] > 100 else (21, 30))
+    if rng.random() < 0.5:
+      clip = module.horizontal_flip(clip)
+    return np.ascontiguousarray(module.color_jitter(clip, rng))
+
+  for seed in range(6):  # Both sides of the flip, every jitter order.
+    clip = _random_clip(seed, shape)
+    new_rng, old_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+    new, old = chain(transforms, clip, new_rng), chain(reference, clip, old_rng)
+    assert np.array_equal(new, old) and new.dtype == old.dtype
+    assert new_rng.random() == old_rng.random()
+
+
+def test_reused_buffers_never_leak_into_results():
+  import threading
+  first, second = _random_clip(0, (3, 20, 24, 3)), _random_clip(1, (3, 20, 24, 3))
+  resized = transforms.resize(first, 11, 13)
+  jittered = transforms.color_jitter(first, np.random.default_rng(0))
+  kept = resized.copy(), jittered.copy()
+  transforms.resize(second, 11, 13)
+  transforms.color_jitter(second, np.random.default_rng(1))
+  assert np.array_equal(resized, kept[0]) and np.array_equal(jittered, kept[1])
+  # Threads have buffers of their own: concurrent calls agree with serial ones.
+  results = {}
+
+  def work(seed):
+    results[seed] = [transforms.color_jitter(transforms.resize(first, 31, 17),
+                                             np.random.default_rng(seed)) for _ in range(20)]
+  threads = [threading.Thread(target=work, args=(seed,)) for seed in range(3)]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
+  for seed, outs in results.items():
+    serial = transforms.color_jitter(transforms.resize(first, 31, 17), np.random.default_rng(seed))
+    assert all(np.array_equal(out, serial) for out in outs)
