@@ -17,13 +17,14 @@ import ml_collections
 
 from vidjax import models
 from vidjax.data import moving_mnist
-from vidjax.tasks import detection, localization
+from vidjax.tasks import denoising, detection, localization
 
 
 def get_config():
   config = ml_collections.ConfigDict()
   config.seed = 0
-  config.task = 'classification'  # classification | frame_prediction | localization | detection
+  # classification | frame_prediction | localization | detection | denoising
+  config.task = 'classification'
 
   # Data: files -> decode -> sample -> transform -> batch.
   config.data = ml_collections.ConfigDict()
@@ -55,8 +56,9 @@ def get_config():
   config.data.width = 64
   # Training crop. none: frames scaled to height x width while decoding (aspect not kept);
   # random_resized: Inception crop (crop_scale, crop_ratio) resized to height x width;
-  # center: the central height x width. The crops decode with the short side at train_short_side.
-  config.data.train_crop = 'none'  # none | random_resized | center
+  # random: a height x width patch at the decoded scale (denoising); center: the central
+  # height x width. The crops decode with the short side at train_short_side.
+  config.data.train_crop = 'none'  # none | random_resized | random | center
   config.data.train_short_side = 0  # Short side decoded for a crop, aspect kept; 0 = native size.
   config.data.crop_scale = (0.08, 1.0)  # random_resized: fraction of the frame's area.
   config.data.crop_ratio = (0.75, 1.3333333333333333)  # random_resized: width / height.
@@ -95,10 +97,17 @@ def get_config():
   # bouncing MNIST digits; its keys are declared beside its generator.
   config.data.moving_mnist = moving_mnist.default_config()
 
+  # synthetic_denoise (task 'denoising'): clean videos of scikit-image's photographs under a
+  # moving camera; generated on first use (25 s on 2 cores).
+  config.data.denoise_videos_per_split = (96, 8, 8)  # Videos in train / val / test.
+  config.data.denoise_frames = 32  # Frames per video, at 10 fps.
+  config.data.denoise_size = 96  # Frame side in px (FastDVDnet's training patch size).
   # Temporal localization and segmentation (task 'localization'), declared beside the task.
   config.localization = localization.default_config()
   # Box detection and tracking (task 'detection'), declared beside the task.
   config.detection = detection.default_config()
+  # Video denoising (task 'denoising'): the noise, the protocol's sigmas; declared beside the task.
+  config.denoise = denoising.default_config()
 
   # Feature extraction (--mode extract): a trained classifier's snippet features.
   config.extract = ml_collections.ConfigDict()

