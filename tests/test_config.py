@@ -99,7 +99,7 @@ def test_defaults_compose_the_blocks_declared_beside_their_code():
   assert defaults.data.moving_mnist.to_dict() == moving_mnist.default_config().to_dict()
   assert defaults.localization.to_dict() == localization.default_config().to_dict()
   assert (set(models.CLASSIFIERS) | set(models.FORECASTERS) | set(models.DETECTORS)
-          | set(models.BOX_DETECTORS) == set(models.FAMILIES))
+          | set(models.BOX_DETECTORS) | set(models.DENOISERS) == set(models.FAMILIES))
   assert models.CLASSIFIERS['lrcn'] is models.FAMILIES['lrcn'].cls
 
 

@@ -125,7 +125,7 @@ def test_vae_and_single_frame_variants_build_and_the_vae_trains_on_the_elbo(tmp_
     config = tiny_config(tmp_path, model=model)
     task = tasks.get(config)
     net = task.build_model(task.meta())
-    video = jnp.zeros((2, *task.input_shape), jnp.uint8)
+    video = jnp.zeros((1, *task.input_shape), jnp.uint8)  # apply_kwargs: a batch-1 noise map.
     params = net.init({'params': jax.random.key(0), 'dropout': jax.random.key(1)},
                       video.astype(jnp.float32), **task.apply_kwargs)
     value, metrics = task.loss_fn(net)(params, {'video': video + 128}, jax.random.key(2))
