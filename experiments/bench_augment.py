@@ -37,6 +37,7 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from experiments import reproduction  # noqa: E402
 from tests import transforms_reference as old_transforms  # noqa: E402
 from vidjax.data import transforms as new_transforms  # noqa: E402
 
@@ -96,14 +97,7 @@ def run_size(frames: int, short_side: int, size: int, clips: int, repeats: int) 
 
 
 def machine() -> str:
-  cpu = platform.processor() or platform.machine()
-  try:
-    for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
-      if line.startswith('model name'):
-        cpu = line.split(':', 1)[1].strip()
-        break
-  except OSError:
-    pass
+  cpu = reproduction.cpu_model()
   cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
   return f'{cpu}, {cores} cores, numpy {np.__version__}, Python {platform.python_version()}'
 

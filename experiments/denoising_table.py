@@ -82,13 +82,7 @@ def load_config(model: str, overrides: Sequence[str]):
 
 def finished(workdir: pathlib.Path, config) -> dict | None:
   """results.json of a denoising run that reached config.train.num_steps, else None."""
-  try:
-    results = json.loads((workdir / 'results.json').read_text())
-  except (OSError, ValueError):
-    return None
-  if results.get('task') != 'denoising' or results.get('step') != config.train.num_steps:
-    return None
-  return results
+  return reproduction.finished_results(workdir, 'denoising', config.train.num_steps)
 
 
 def run_model(model: str, overrides: Sequence[str], root: pathlib.Path, reuse: bool,
@@ -196,12 +190,10 @@ def noisy_check(noisy: dict, models: list[dict]) -> dict:
 # ----------------------------------------------------------------------------
 
 def number(value, digits: int = 2) -> str:
-  return '-' if value is None else f'{value:.{digits}f}'
+  return reproduction.number(value, digits)
 
 
-def _table(header: Sequence[str], rows: list[list[str]]) -> list[str]:
-  return (['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-          + ['| ' + ' | '.join(cells) + ' |' for cells in rows])
+_table = reproduction.markdown_table
 
 
 def rows_by_key(models: list[dict], baselines: dict) -> dict:

@@ -102,13 +102,7 @@ def load_config(overrides: Sequence[str]):
 
 def finished(workdir: pathlib.Path, config) -> dict | None:
   """results.json of a detection run that reached config.train.num_steps, else None."""
-  try:
-    results = json.loads((workdir / 'results.json').read_text())
-  except (OSError, ValueError):
-    return None
-  if results.get('task') != 'detection' or results.get('step') != config.train.num_steps:
-    return None
-  return results
+  return reproduction.finished_results(workdir, 'detection', config.train.num_steps)
 
 
 def eval_curve(workdir: pathlib.Path) -> list[dict]:
@@ -176,12 +170,10 @@ def run_row(row: Row, extra: Sequence[str], root: pathlib.Path, reuse: bool,
 # ----------------------------------------------------------------------------
 
 def number(value, digits: int = 3) -> str:
-  return '-' if value is None else f'{value:.{digits}f}'
+  return reproduction.number(value, digits)
 
 
-def _table(header: Sequence[str], rows: list[list[str]]) -> list[str]:
-  return (['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-          + ['| ' + ' | '.join(cells) + ' |' for cells in rows])
+_table = reproduction.markdown_table
 
 
 def protocol(config) -> tuple[dict, str]:

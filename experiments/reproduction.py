@@ -293,7 +293,8 @@ def _device(in_process: bool) -> dict:
     return {'error': done.stderr.strip()[-300:]}
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+  """The CPU's model name (/proc/cpuinfo), else what platform knows."""
   try:
     for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
       if line.startswith('model name'):
@@ -306,7 +307,7 @@ def _cpu_model() -> str:
 def hardware(runs: list[dict], device: dict) -> tuple[dict, str]:
   """(fields, one line): CPU, cores, load averages while the runs ran, jax and its device."""
   loads = [r['load_average'] for r in runs if 'load_average' in r]
-  fields = {'cpu': _cpu_model(), 'machine': platform.machine(), 'cores': os.cpu_count(),
+  fields = {'cpu': cpu_model(), 'machine': platform.machine(), 'cores': os.cpu_count(),
             'load_average_at_run_starts': [min(loads), max(loads)] if loads else None,
             'load_average_now': list(os.getloadavg()), **device}
   line = (f"{fields['cpu']} ({fields['machine']}), {fields['cores']} cores; 1-minute load average "
@@ -396,6 +397,27 @@ def paper_cell(row: Row, task: Task) -> str:
     if dataset in row.paper:
       return f'{dataset} {row.paper[dataset]}'
   return '-'
+
+
+def finished_results(workdir: pathlib.Path, task: str, num_steps: int) -> dict | None:
+  """results.json of a `task` run in `workdir` that reached `num_steps`, else None."""
+  try:
+    results = json.loads((workdir / 'results.json').read_text())
+  except (OSError, ValueError):
+    return None
+  if results.get('task') != task or results.get('step') != num_steps:
+    return None
+  return results
+
+
+def number(value, digits: int = 3) -> str:
+  """A table cell: '-' for a missing value."""
+  return '-' if value is None else f'{value:.{digits}f}'
+
+
+def markdown_table(header: Sequence[str], rows: list[list[str]]) -> list[str]:
+  return (['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+          + ['| ' + ' | '.join(cells) + ' |' for cells in rows])
 
 
 def plural(count: int, noun: str) -> str:
