@@ -22,7 +22,6 @@ import pathlib
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from vidjax import parallel
 from vidjax.data import pipeline, registry
@@ -249,7 +248,3 @@ class Denoising:
     return denoising_report.predict(paths, restore, pathlib.Path(workdir), self.config,
                                     denoise_step)
 
-
-def noise_levels(config) -> np.ndarray:
-  """The protocol's sigmas, as the evaluation and the tables use them."""
-  return np.asarray(config.denoise.eval_sigmas, np.float32)
