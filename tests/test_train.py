@@ -84,7 +84,7 @@ def test_adaptive_optimizers_ignore_the_loss_scale(name):
   rmsprop default) would outweigh g^2 and shrink the steps; the update must not notice."""
   optim = ml_collections.ConfigDict(dict(
       name=name, learning_rate=1e-3, warmup_steps=0, schedule='constant', weight_decay=0.0,
-      momentum=0.9, grad_clip_norm=0.0))
+      momentum=0.9, grad_clip_norm=0.0, layer_decay=1.0))
   tx, _ = steps.make_optimizer(optim, num_steps=10)
   params = {'w': np.zeros(64, np.float32)}
   rng = np.random.default_rng(0)

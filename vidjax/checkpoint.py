@@ -148,6 +148,10 @@ class Checkpointer:
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
                                              cleanup_tmp_directories=True),
         item_names=('state', 'data', 'meta'))
+    # The manager clears stale tmp directories in a background thread that only a save
+    # waits for: a run that stops before its first save (a mismatched checkpoint's one-line
+    # error) would exit under it and print the thread's traceback. Wait for it here.
+    getattr(self.manager, '_maybe_await_cleanup_tmp_directory', lambda: None)()
     self._disk_full = False
 
   def steps(self) -> list[int]:

@@ -19,6 +19,7 @@ import numpy as np
 import optax
 
 from vidjax import parallel
+from vidjax.pretrained import fine_tune
 from vidjax.errors import UserError
 
 
@@ -46,7 +47,8 @@ def make_schedule(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Sch
   raise UserError(f"unknown optim.schedule '{optim.schedule}'; use cosine or constant")
 
 
-def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int):
+def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int, freeze: str = 'none'):
+  """(optimizer, schedule); `freeze='backbone'` trains the head only (fine_tune.py)."""
   schedule = make_schedule(optim, num_steps)
   # Decay only matrices and kernels, not biases or norm scales.
   decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
@@ -64,7 +66,8 @@ def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int):
   else:
     raise UserError(f"unknown optim.name '{optim.name}'; use adamw, sgd or rmsprop")
   clip = optax.clip_by_global_norm(optim.grad_clip_norm) if optim.grad_clip_norm > 0 else optax.identity()
-  return optax.chain(clip, base), schedule
+  tx = fine_tune.wrap(optax.chain(clip, base), freeze=freeze, layer_decay=optim.layer_decay)
+  return tx, schedule
 
 
 def update_step(state: TrainState, batch: dict, seed, *, loss_fn: Callable, tx, schedule,

