@@ -91,6 +91,8 @@ def read_vidjax(path: pathlib.Path) -> tuple[dict[str, np.ndarray], str] | None:
       return _newest_workdir_params(path)
     raise UserError(f'init.checkpoint {path} is a folder with neither checkpoints/ (a vidjax '
                     f'workdir) nor {CONVERTED_FILE} (python -m vidjax.convert); point it at one')
+  if path.name == CONVERTED_FILE and (path.parent / 'conversion.json').is_file():
+    return read_npz(path), str(path)
   if not path.exists():
     raise UserError(f'init.checkpoint {path} does not exist; give a vidjax workdir, a folder '
                     'from python -m vidjax.convert, or a .pth/.pyth/.safetensors/.npz file')
