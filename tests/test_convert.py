@@ -40,3 +40,44 @@ def test_a_missing_source_writes_nothing(tmp_path):
                     '--num_classes', '5', '--out', str(out))
   assert result.returncode == 2 and 'does not exist' in result.stderr
   assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def _write_safetensors(path, arrays):
+  """The format by its spec: 8-byte little-endian header size, a JSON header, the raw bytes."""
+  import json
+  header, offset, blobs = {}, 0, []
+  for name, array in arrays.items():
+    blob = np.ascontiguousarray(array).tobytes()
+    dtype = {'float32': 'F32', 'int64': 'I64'}[array.dtype.name]
+    header[name] = {'dtype': dtype, 'shape': list(array.shape), 'data_offsets': [offset, offset + len(blob)]}
+    offset += len(blob)
+    blobs.append(blob)
+  encoded = json.dumps(header).encode()
+  path.write_bytes(len(encoded).to_bytes(8, 'little') + encoded + b''.join(blobs))
+
+
+def test_a_torchvision_resnet18_into_lrcn_needs_a_new_head(tmp_path):
+  """Full-size torchvision names and shapes (random values; the numbers are test_resnet's):
+  every backbone parameter matched, the ImageNet fc ignored, the head new only when asked."""
+  import json
+  shapes = json.loads((REPO / 'tests/fixtures/pretrained/torchvision_resnet_shapes.json').read_text())
+  rng = np.random.default_rng(0)
+  arrays = {name: (np.array(7, np.int64) if name.endswith('num_batches_tracked') else
+                   rng.uniform(0.5, 1.5, shape).astype(np.float32))
+            for name, shape in shapes['resnet18'].items()}
+  source = tmp_path / 'resnet18.safetensors'
+  _write_safetensors(source, arrays)
+  flags = ['--config', 'configs/default.py', '--config.model.lrcn.backbone=resnet18',
+           '--num_classes', '12']
+  refused = _convert(str(source), *flags, '--out', str(tmp_path / 'refused'))
+  assert refused.returncode == 2 and not (tmp_path / 'refused').exists()
+  assert 'set --config.init.reinit_head=true' in refused.stderr.strip().splitlines()[-1]
+  result = _convert(str(source), *flags, '--config.init.reinit_head=true',
+                    '--out', str(tmp_path / 'ok'))
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = result.stdout.splitlines()
+  assert any(l.startswith('ignored') and 'fc.weight' in l for l in lines)
+  assert any(l.startswith('new       head/kernel (128, 12)') for l in lines)
+  assert not [l for l in lines if l.startswith('new') and 'backbone/' in l]
+  matched = [l for l in lines if l.startswith('matched') and 'backbone/' in l]
+  assert len(matched) == 20 + 2 * 20  # 20 convs, 20 folded batch norms (scale and bias).

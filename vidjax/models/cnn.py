@@ -1,10 +1,16 @@
-"""The small 2D CNN that LRCN and the single-frame baseline run on every frame."""
+"""The 2D CNN that LRCN and the single-frame baseline run on every frame: FrameCNN or a ResNet."""
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+
+from vidjax.errors import UserError
+from vidjax.models.resnet import ResNet
+
+# `backbone` option -> ResNet depth (None: the small FrameCNN).
+BACKBONES = {'frame_cnn': None, 'resnet18': 18, 'resnet34': 34, 'resnet50': 50}
 
 
 class FrameCNN(nn.Module):
@@ -40,3 +46,22 @@ def fold_time(video):
   """[B, T, H, W, C] -> [B*T, H, W, C]."""
   b, t = video.shape[:2]
   return video.reshape((b * t,) + video.shape[2:])
+
+
+def frame_backbone(backbone: str, features, embed_dim, dtype, param_dtype, remat) -> nn.Module:
+  """The per-frame network that `backbone` names, for a compact `__call__` to apply.
+
+  'frame_cnn' is FrameCNN under the name 'cnn' ([N, embed_dim] features;
+  the parameter paths of every earlier run). A ResNet lives under
+  'backbone' instead, so a FrameCNN checkpoint can never be restored into
+  it; it ignores `features`/`embed_dim` and gives [N, 512] (ResNet-50:
+  [N, 2048]) features of ImageNet-normalised frames: its configs set
+  data.mean=(0.485, 0.456, 0.406) and data.std=(0.229, 0.224, 0.225).
+  """
+  if backbone not in BACKBONES:
+    raise UserError(f"unknown backbone '{backbone}'; use one of {', '.join(BACKBONES)}")
+  if BACKBONES[backbone] is None:
+    cnn = nn.remat(FrameCNN) if remat else FrameCNN
+    return cnn(features, embed_dim, dtype, param_dtype, name='cnn')
+  resnet = nn.remat(ResNet) if remat else ResNet
+  return resnet(BACKBONES[backbone], dtype=dtype, param_dtype=param_dtype, name='backbone')

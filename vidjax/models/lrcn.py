@@ -7,11 +7,14 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from vidjax.models.cnn import FrameCNN, fold_time
+from vidjax.models.cnn import fold_time, frame_backbone
 
 
 class LRCN(nn.Module):
   """Per-frame CNN features -> (bi)LSTM layers -> linear head.
+
+  `backbone` picks the per-frame CNN (see `cnn.frame_backbone`): the small
+  FrameCNN, or a ResNet-18/34/50 that takes ImageNet weights.
 
   `head='last'` reads the final step (with a unidirectional LSTM the logits
   then depend on every frame, in order); `head='mean'` averages all steps.
@@ -28,6 +31,7 @@ class LRCN(nn.Module):
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
   remat: bool = False
+  backbone: str = 'frame_cnn'  # frame_cnn | resnet18 | resnet34 | resnet50
 
   def setup(self):
     if self.head not in ('last', 'mean'):
@@ -36,9 +40,9 @@ class LRCN(nn.Module):
   @nn.compact
   def __call__(self, video, *, train: bool = False):  # [B, T, H, W, C] -> [B, K]
     b, t = video.shape[:2]
-    cnn = nn.remat(FrameCNN) if self.remat else FrameCNN
-    features = cnn(self.cnn_features, self.cnn_embed_dim, self.dtype, self.param_dtype,
-                   name='cnn')(fold_time(video))
+    cnn = frame_backbone(self.backbone, self.cnn_features, self.cnn_embed_dim, self.dtype,
+                         self.param_dtype, self.remat)
+    features = cnn(fold_time(video))
     x = features.reshape(b, t, -1)  # [B, T, D]
     for i in range(self.lstm_layers):
       def rnn(name):
@@ -60,6 +64,9 @@ class LRCN(nn.Module):
 def default_config() -> ml_collections.ConfigDict:
   """`config.model.lrcn`: LRCN's keyword arguments for the embedded demo (64x64 frames)."""
   return ml_collections.ConfigDict(dict(
+      # frame_cnn | resnet18 | resnet34 | resnet50; a ResNet ignores cnn_features/cnn_embed_dim
+      # and wants data.mean=(0.485, 0.456, 0.406), data.std=(0.229, 0.224, 0.225).
+      backbone='frame_cnn',
       cnn_features=(16, 32, 64, 64),  # One strided 3x3 conv stage each: 64x64 -> 4x4.
       cnn_embed_dim=128,
       lstm_hidden_size=128,

@@ -11,10 +11,11 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from vidjax.models.cnn import FrameCNN, fold_time
+from vidjax.models.cnn import fold_time, frame_backbone
 
 
 class SingleFrame(nn.Module):
+  """Per-frame CNN (`backbone`, see `cnn.frame_backbone`) -> linear head -> mean over frames."""
   num_classes: int
   cnn_features: Sequence[int] = (16, 32, 64)
   cnn_embed_dim: int = 256
@@ -22,13 +23,14 @@ class SingleFrame(nn.Module):
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
   remat: bool = False
+  backbone: str = 'frame_cnn'  # frame_cnn | resnet18 | resnet34 | resnet50
 
   @nn.compact
   def __call__(self, video, *, train: bool = False):  # [B, T, H, W, C] -> [B, K]
     b, t = video.shape[:2]
-    cnn = nn.remat(FrameCNN) if self.remat else FrameCNN
-    x = cnn(self.cnn_features, self.cnn_embed_dim, self.dtype, self.param_dtype,
-            name='cnn')(fold_time(video))
+    cnn = frame_backbone(self.backbone, self.cnn_features, self.cnn_embed_dim, self.dtype,
+                         self.param_dtype, self.remat)
+    x = cnn(fold_time(video))
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                       name='head')(x)  # [B*T, K]
@@ -38,6 +40,7 @@ class SingleFrame(nn.Module):
 def default_config() -> ml_collections.ConfigDict:
   """`config.model.single_frame`: LRCN's CNN, so the two compare on the same frames."""
   return ml_collections.ConfigDict(dict(
+      backbone='frame_cnn',  # As LRCN's: frame_cnn | resnet18 | resnet34 | resnet50.
       cnn_features=(16, 32, 64, 64),
       cnn_embed_dim=128,
       dropout=0.0,

@@ -7,6 +7,7 @@ no converter is a one-line error naming those that have one.
 """
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from typing import Any, Callable
 
@@ -16,8 +17,25 @@ from vidjax.pretrained import mapping
 Converter = Callable[[dict, Any, Any], tuple[dict, list[mapping.Entry]]]
 
 
+def _resnet_backbone(arrays: dict, fresh: Any, config) -> tuple[dict, list[mapping.Entry]]:
+  """torchvision / timm ResNet weights into the per-frame backbone of LRCN or single_frame."""
+  from vidjax.pretrained import resnet
+  backbone = config.model[config.model.name].backbone
+  if not backbone.startswith('resnet'):
+    raise UserError(f"model.{config.model.name}.backbone='{backbone}' has no published weights; "
+                    f"set --config.model.{config.model.name}.backbone=resnet18 (or resnet50) to "
+                    'load a torchvision / timm ResNet')
+  return resnet.convert_resnet(arrays, fresh)
+
+
 def _families() -> dict[str, Converter]:
-  return {}
+  return {'lrcn': _resnet_backbone, 'single_frame': _resnet_backbone}
+
+
+def _without_params_prefix(entry: mapping.Entry) -> mapping.Entry:
+  if entry.target.startswith('params/'):
+    return dataclasses.replace(entry, target=entry.target[len('params/'):])
+  return entry
 
 
 def convert_file(path: pathlib.Path, fresh: Any, config) -> tuple[dict, list[mapping.Entry]]:
@@ -27,4 +45,6 @@ def convert_file(path: pathlib.Path, fresh: Any, config) -> tuple[dict, list[map
   if name not in families:
     raise UserError(f"no converter from published checkpoints to model '{name}'; those with one: "
                     f"{', '.join(sorted(families)) or 'none'} (a vidjax workdir works for any model)")
-  return families[name](checkpoint_files.load_arrays(path), fresh, config)
+  from vidjax.pretrained import init_from
+  params, entries = families[name](checkpoint_files.load_arrays(path), fresh, config)
+  return init_from.flatten(params), [_without_params_prefix(e) for e in entries]
