@@ -86,3 +86,12 @@ def test_bad_settings_are_one_line():
   with pytest.raises(UserError, match='no parameter named head'):
     tx.init(no_head)
   assert optax  # The optimizer library the wrappers compose with.
+
+
+def test_a_model_with_a_frame_network_freezes_that_network_only():
+  params = {'params': {'cnn': {'conv_0': {'kernel': jnp.ones((3, 3, 3, 4))}},
+                       'lstm_0': {'cell': {'hi': {'kernel': jnp.ones((4, 4))}}},
+                       'head': {'kernel': jnp.ones((4, 2))}}}
+  labels = fine_tune.flatten_names(fine_tune.trainable_labels(params, 'backbone'))
+  assert labels == {'cnn/conv_0/kernel': 'frozen', 'lstm_0/cell/hi/kernel': 'train',
+                    'head/kernel': 'train'}

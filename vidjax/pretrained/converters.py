@@ -28,8 +28,26 @@ def _resnet_backbone(arrays: dict, fresh: Any, config) -> tuple[dict, list[mappi
   return resnet.convert_resnet(arrays, fresh)
 
 
+def _space_time(arrays: dict, fresh: Any, config, vidjax_image: bool = False):
+  """timm / big_vision ViTs, official TimeSformer files, or a vidjax image transformer."""
+  from vidjax.pretrained import vit, vit_formats, vit_vidjax
+  inflation = config.init.inflation
+  if not vidjax_image:
+    return vit_formats.convert_space_time(arrays, fresh, config, tubelet_init=inflation)
+  model = vit_formats.configured_model(fresh, config)
+  return vit.to_space_time(vit_vidjax.read(arrays), model, fresh, tubelet_init=inflation)
+
+
 def _families() -> dict[str, Converter]:
-  return {'lrcn': _resnet_backbone, 'single_frame': _resnet_backbone}
+  return {'lrcn': _resnet_backbone, 'single_frame': _resnet_backbone,
+          'space_time_attention': _space_time}
+
+
+def convert_arrays(arrays: dict, fresh: Any, config, **options) -> tuple[dict, list[mapping.Entry]]:
+  """`convert_file` for arrays already read (a vidjax image transformer's parameters)."""
+  from vidjax.pretrained import init_from
+  params, entries = _families()[config.model.name](arrays, fresh, config, **options)
+  return init_from.flatten(params), [_without_params_prefix(e) for e in entries]
 
 
 def _without_params_prefix(entry: mapping.Entry) -> mapping.Entry:

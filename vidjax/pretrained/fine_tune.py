@@ -5,10 +5,13 @@ beyond the names every classifier already uses: the classifier's last layer
 is the top-level module `head`, and a transformer's blocks are named
 `block_<i>` (space_time_attention.py).
 
-- Linear probing (`init.freeze='backbone'`) trains `head` only. The frozen
-  parameters get no update at all -- not even AdamW's weight decay, which
-  would otherwise shrink them with a zero gradient -- and the gradient clip
-  measures the head's gradient alone.
+- Linear probing (`init.freeze='backbone'`) freezes the backbone: the
+  per-frame network (`cnn`, or a ResNet's `backbone`) of a model that has
+  one -- LRCN then trains its LSTM and head on frozen frame features, as
+  Donahue et al. did -- and everything but `head` otherwise (a transformer).
+  The frozen parameters get no update at all -- not even AdamW's weight
+  decay, which would otherwise shrink them with a zero gradient -- and the
+  gradient clip measures the trained parameters' gradient alone.
 - Layer-wise decay (`optim.layer_decay` < 1, BEiT / MAE fine-tuning) scales
   the update of layer l of L by decay ** (L + 1 - l): the embeddings are
   layer 0, `block_<i>` is layer i + 1, and the rest (final norm, head) is
@@ -27,6 +30,7 @@ import optax
 from vidjax.errors import UserError
 
 FREEZE_CHOICES = ('none', 'backbone')
+FRAME_NETWORKS = ('cnn', 'backbone')  # The per-frame network's module name (models/cnn.py).
 _BLOCK = re.compile(r'(?:^|/)block_(\d+)(?:/|$)')
 _EMBEDDINGS = ('patch_embedding', 'space_embedding', 'time_embedding', 'cls', 'spatial_cls',
                'temporal_cls')
@@ -51,9 +55,18 @@ def trainable_labels(params: Any, freeze: str) -> Any:
   """'train' or 'frozen' per leaf of `params`."""
   if freeze not in FREEZE_CHOICES:
     raise UserError(f"init.freeze must be one of {', '.join(FREEZE_CHOICES)}, got '{freeze}'")
-  def label(path, _):
-    return 'train' if freeze == 'none' or is_head(path_name(path)) else 'frozen'
-  labels = jax.tree_util.tree_map_with_path(label, params)
+  names = [path_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+  frame_networks = {n.split('/')[0] for n in names} & set(FRAME_NETWORKS)
+
+  def frozen(name):
+    if freeze == 'none':
+      return False
+    if frame_networks:
+      return name.split('/')[0] in frame_networks
+    return not is_head(name)
+
+  labels = jax.tree_util.tree_map_with_path(
+      lambda p, _: 'frozen' if frozen(path_name(p)) else 'train', params)
   if freeze == 'backbone' and 'train' not in jax.tree.leaves(labels):
     raise UserError("init.freeze='backbone' trains the 'head' only, and this model has no "
                     "parameter named head; use init.freeze='none'")

@@ -145,13 +145,25 @@ def check_head(entries: list[mapping.Entry], reinit_head: bool, origin: str) -> 
                     f'{origin} ({why}); set --config.init.reinit_head=true to start a new head')
 
 
+def _inflates_an_image_transformer(source: dict, fresh: Any, config) -> bool:
+  """A vidjax space-only / joint transformer into another pattern: the ViT converter's job."""
+  from vidjax.pretrained import vit_vidjax
+  if config.model.name != 'space_time_attention' or not vit_vidjax.is_image_transformer(source):
+    return False
+  return any(name not in source for name in flatten(fresh) if not is_head(name))
+
+
 def initial_params(config, fresh: Any) -> tuple[Any, list[mapping.Entry], str]:
   """(params as numpy, shaped as `fresh`; the per-parameter entries; the source's name)."""
   path = pathlib.Path(config.init.checkpoint).expanduser()
   found = read_vidjax(path)
   if found is not None:
     source, origin = found
-    flat, entries = match_by_path(source, fresh, origin)
+    if _inflates_an_image_transformer(source, fresh, config):
+      from vidjax.pretrained import converters
+      flat, entries = converters.convert_arrays(source, fresh, config, vidjax_image=True)
+    else:
+      flat, entries = match_by_path(source, fresh, origin)
   else:
     from vidjax.pretrained import converters
     origin = str(path)
