@@ -37,10 +37,17 @@ mean / std 0.45 / 0.225. Differences, because vidjax cannot express them:
   rounds): with `temporal_fc` on, each divided block has the official code's
   768x768 linear after temporal attention, zero-initialised after the first
   block (tests/test_full_scale_configs.py checks the count).
-- No ImageNet-21K initialisation: vidjax provides no pretrained ViT, so this
-  trains from scratch: expect well below 78.0 (every K400 number in the paper
-  starts from ImageNet weights). This config has not been run, so by how much
-  is not known.
+- ImageNet initialisation, as the official code does it: init.checkpoint is
+  the ViT-B/16 file the official TimeSformer downloads (timm's
+  jx_vit_base_p16_224-80ecf9dd.pth, ImageNet-21K pretrained then ImageNet-1K
+  fine-tuned; https://github.com/rwightman/pytorch-image-models/releases/
+  download/v0.1-vitjx/jx_vit_base_p16_224-80ecf9dd.pth), read from
+  pretrained/ under the working directory (or --config.init.checkpoint=PATH).
+  Temporal attention starts as a copy of the spatial one, its temporal_fc and
+  the time embedding at zero, the position embedding as is (14x14), a new
+  400-class head; exact erf GELU as timm. vidjax/pretrained/vit.py says where
+  this differs from the official loader (its block 0 temporal_fc is random).
+  This config has not been run, so how close it comes to 78.0 is not known.
 
 Hardware: a GPU/TPU job (about 2e18 FLOPs of training: 3 x 196 GFLOPs per
 clip x 15 epochs x 240k clips), for 8 accelerators with the batch split over
@@ -89,6 +96,9 @@ def get_config():
   vit.mlp_dim = 3072
   vit.pooling = 'cls'
   vit.temporal_fc = True  # The official block's extra linear (see above).
+  vit.approximate_gelu = False  # timm's ViT: exact erf GELU.
+  config.init.checkpoint = 'pretrained/jx_vit_base_p16_224-80ecf9dd.pth'
+  config.init.reinit_head = True  # ImageNet's 1,000 classes -> Kinetics' 400.
   vit.time_embedding = None  # Learned, added to the patch tokens.
   vit.dropout = 0.0
   vit.stochastic_depth = 0.1

@@ -38,9 +38,14 @@ Differences, because vidjax cannot express them:
   a 146-216 px square, as if scaled by 1.04-1.54.
 - scenic's colour augmentation (on 80% of clips, 10% turned grey) is left
   out: vidjax's colour jitter has no probability or colour-drop knob.
-- No ImageNet-21K initialisation: vidjax provides no pretrained ViT, so this
-  trains from scratch: expect well below 78.8 (every K400 number in the paper
-  starts from ImageNet weights). This config has not been run, so by how much
+- ImageNet-21K initialisation as scenic does it: init.checkpoint is the ViT
+  paper's ViT-B/16 (gs://vit_models/imagenet21k/ViT-B_16.npz, the
+  google-research/vision_transformer release), read from pretrained/ under
+  the working directory (or --config.init.checkpoint=PATH). The spatial
+  encoder is the image model, the tubelet kernel its 2D kernel on the central
+  frame (init.inflation='central', the paper's best), the temporal encoder
+  and the time embedding new, and a new 400-class head (its pre_logits layer
+  is ignored). This config has not been run, so how close it comes to 78.8
   is not known.
 
 Hardware: a GPU/TPU job (about 5.5e18 FLOPs of training: 3 x 284.4 GFLOPs per
@@ -90,6 +95,9 @@ def get_config():
   vit.mlp_dim = 3072
   vit.pooling = 'cls'
   vit.time_embedding = None  # Learned, added to the frame tokens of the temporal encoder.
+  config.init.checkpoint = 'pretrained/ViT-B_16.npz'
+  config.init.reinit_head = True  # ImageNet-21K's 21,843 classes -> Kinetics' 400.
+  config.init.inflation = 'central'
   vit.dropout = 0.0
   vit.stochastic_depth = 0.0
 

@@ -290,7 +290,12 @@ def to_space_time(source: dict[str, Source], model, target, *, grid=None,
     _factorized_encoder(m, depth, model.temporal_fc)
 
   head = source.get('head/kernel')
-  if head is not None and head.array.shape == np.shape(flat['head/kernel']):
+  fits = head is not None and head.array.shape == np.shape(flat['head/kernel'])
+  if fits and 'pre_logits/kernel' in source:
+    raise MappingError("the checkpoint's head reads a pre_logits layer SpaceTimeTransformer does "
+                       'not have; start a new head (--config.init.reinit_head=true, another '
+                       'class count) or use a checkpoint without pre_logits')
+  if fits:  # Else a new head, and the source's head (and pre_logits) is 'ignored'.
     m.take('head/kernel', 'head/kernel')
     m.take('head/bias', 'head/bias')
   else:

@@ -11,7 +11,7 @@ Read alike: big_vision's per-layer `encoderblock_{i}` and scanned
 `fix_old_checkpoints` accepts: the position embedding under `Transformer/`
 or `Transformer/posembed_input/`, with the CLS position first, and the ViT
 paper's `MultiHeadDotProductAttention_1`, `LayerNorm_2`, `MlpBlock_3` names.
-Not supported (a `MappingError`): MAP heads, `pre_logits`, sincos position
+Not supported (a `MappingError`): MAP heads, sincos position
 embeddings (no array to read).
 """
 from __future__ import annotations
@@ -100,13 +100,15 @@ def read(arrays: dict[str, np.ndarray]) -> dict[str, vit.Source]:
 
   for name, target in (('Transformer/encoder_norm/scale', 'norm/scale'),
                        ('Transformer/encoder_norm/bias', 'norm/bias'),
-                       ('head/kernel', 'head/kernel'), ('head/bias', 'head/bias')):
+                       ('head/kernel', 'head/kernel'), ('head/bias', 'head/bias'),
+                       ('pre_logits/kernel', 'pre_logits/kernel'),  # ImageNet-21k ViTs.
+                       ('pre_logits/bias', 'pre_logits/bias')):
     if prefix + name in arrays:
       put(target, get(name), prefix + name)
   left = sorted(k for k in arrays if k.startswith(prefix) and k not in used)
   if left:
     raise MappingError(f'{left[0]}: no place for it in SpaceTimeTransformer '
-                       f'(MAP heads and pre_logits are not supported)')
+                       f'(MAP heads are not supported)')
   return out
 
 

@@ -81,9 +81,12 @@ def read(arrays: dict[str, np.ndarray], num_heads: int, prefix: str = '') -> dic
       put('time', value.reshape(value.shape[-2], value.shape[-1]), key)
     elif name == 'patch_embed.proj.weight':
       put('patch/kernel', value.transpose(2, 3, 1, 0), key)  # [D, C, ph, pw] -> [ph, pw, C, D]
-    elif name in ('patch_embed.proj.bias', 'norm.weight', 'norm.bias', 'head.weight', 'head.bias'):
+    elif name in ('patch_embed.proj.bias', 'norm.weight', 'norm.bias', 'head.weight', 'head.bias',
+                  'pre_logits.fc.weight', 'pre_logits.fc.bias'):
       target = {'patch_embed.proj.bias': 'patch/bias', 'norm.weight': 'norm/scale',
-                'norm.bias': 'norm/bias', 'head.weight': 'head/kernel', 'head.bias': 'head/bias'}
+                'norm.bias': 'norm/bias', 'head.weight': 'head/kernel', 'head.bias': 'head/bias',
+                # ImageNet-21k ViTs (timm's jx_vit_*_in21k) have a tanh layer before the head.
+                'pre_logits.fc.weight': 'pre_logits/kernel', 'pre_logits.fc.bias': 'pre_logits/bias'}
       put(target[name], value.T, key)
     else:
       raise MappingError(f'{key}: no place for it in SpaceTimeTransformer '
