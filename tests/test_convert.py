@@ -81,3 +81,39 @@ def test_a_torchvision_resnet18_into_lrcn_needs_a_new_head(tmp_path):
   assert not [l for l in lines if l.startswith('new') and 'backbone/' in l]
   matched = [l for l in lines if l.startswith('matched') and 'backbone/' in l]
   assert len(matched) == 20 + 2 * 20  # 20 convs, 20 folded batch norms (scale and bias).
+
+
+def _published_cases(tmp_path):
+  """(source file, config overrides, message) for each kind of bad checkpoint."""
+  fixtures = REPO / 'tests' / 'fixtures' / 'pretrained'
+  truncated = tmp_path / 'truncated.pth'
+  truncated.write_bytes((fixtures / 'resnet18_tiny.pth').read_bytes()[:5000])
+  vit = dict(np.load(fixtures / 'timm_vit.npz'))
+  vit = {k: v for k, v in vit.items() if not k.startswith(('ref/', 'blocks.1.mlp'))}
+  missing = tmp_path / 'missing_keys.npz'
+  np.savez(missing, **vit)
+  small_vit = ['model.space_time_attention.hidden_size=32', 'model.space_time_attention.mlp_dim=128',
+               'model.space_time_attention.num_layers=2', 'model.space_time_attention.num_heads=4',
+               'model.space_time_attention.approximate_gelu=false', 'init.reinit_head=true']
+  return [
+      (fixtures / 'resnet18_tiny.pth', [], "another architecture? model.name=space_time_attention"),
+      (truncated, [], 'truncated.pth'),
+      (missing, small_vit, 'block_1/mlp/fc1/kernel: the checkpoint has no'),
+  ]
+
+
+def test_bad_checkpoints_are_one_line_and_write_nothing(tmp_path):
+  from vidjax import config as config_lib
+  from vidjax import convert
+  from vidjax.errors import UserError
+  for n, (source, overrides, message) in enumerate(_published_cases(tmp_path)):
+    config = config_lib.load('configs/space_time_attention.py:divided',
+                             [*overrides, f'init.checkpoint={source}'])
+    out = tmp_path / f'out{n}'
+    try:
+      convert.convert(config, out, num_classes=12)
+    except UserError as e:
+      assert message in str(e) and '\n' not in str(e), str(e)
+    else:
+      raise AssertionError(f'{source.name} converted')
+    assert not out.exists() and not list(tmp_path.glob(f'.out{n}.*'))

@@ -128,6 +128,9 @@ class _Mapper:
     self.entries.append(Entry(path, action, label, array.shape, note))
 
   def take(self, path, name, action='matched', note='', fn=None):
+    if name not in self.source:
+      raise MappingError(f'{path}: the checkpoint has no {name} for it (a missing key, or a '
+                         'model deeper than the checkpoint); use a checkpoint of this model')
     array = self.source[name].array
     self.put(path, array if fn is None else fn(array), action, [name], note)
 

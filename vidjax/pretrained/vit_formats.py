@@ -14,6 +14,7 @@ from flax import traverse_util
 
 from vidjax.models.space_time_attention import SpaceTimeTransformer
 from vidjax.pretrained import vit_big_vision, vit_timm
+from vidjax.pretrained.mapping import MappingError
 
 
 def detect(arrays: dict[str, np.ndarray]) -> str:
@@ -35,6 +36,11 @@ def configured_model(fresh, config) -> SpaceTimeTransformer:
 def convert_space_time(arrays: dict[str, np.ndarray], fresh, config, *,
                        tubelet_init: str = 'central'):
   """(params like `fresh`, entries) from a ViT / TimeSformer checkpoint for the configured model."""
+  if not any(k.endswith(('cls_token', 'embedding/kernel')) for k in arrays):
+    first = next(iter(arrays), 'nothing')
+    raise MappingError(f'not a ViT checkpoint (no cls_token or embedding/kernel; it starts with '
+                       f"'{first}'): another architecture? model.name=space_time_attention reads "
+                       'timm / big_vision ViTs and official TimeSformer checkpoints')
   model = configured_model(fresh, config)
   convert = (vit_big_vision.from_big_vision if detect(arrays) == 'big_vision'
              else vit_timm.from_timesformer)
