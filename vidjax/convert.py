@@ -32,12 +32,6 @@ from vidjax.data import registry
 from vidjax.errors import UserError
 from vidjax.pretrained import init_from, mapping
 
-_CONFIG = flags.DEFINE_string('config', None, 'Config file, optionally path.py:variant.')
-_OUT = flags.DEFINE_string('out', None, 'Folder to write params.npz and the report to (new).')
-_NUM_CLASSES = flags.DEFINE_integer('num_classes', 0, "Classes of the model's head; 0 = the "
-                                    "dataset's published count, else the one at data.root.")
-
-
 def fresh_params(config, num_classes: int | None = None):
   """The config's model, initialised from its seed, on the host; and the class count's origin."""
   task = tasks.get(config)
@@ -81,21 +75,27 @@ def convert(config, out: pathlib.Path, num_classes: int | None = None) -> tuple[
 
 
 def main() -> None:
+  # Defined here, not at import: `convert` is also imported as a library, beside modules
+  # (vidjax.summary) that define flags of the same names.
+  config_flag = flags.DEFINE_string('config', None, 'Config file, optionally path.py:variant.')
+  out_flag = flags.DEFINE_string('out', None, 'Folder to write params.npz and the report to (new).')
+  classes_flag = flags.DEFINE_integer('num_classes', 0, "Classes of the model's head; 0 = the "
+                                      "dataset's published count, else the one at data.root.")
   overrides, argv = config_lib.split_overrides(sys.argv)
 
   def _main(args):
     try:
-      if len(args) != 2 or not _CONFIG.value or not _OUT.value:
+      if len(args) != 2 or not config_flag.value or not out_flag.value:
         raise UserError('usage: python -m vidjax.convert SOURCE --config CONFIG --out DIR')
-      config = config_lib.load(_CONFIG.value, [*overrides, f'init.checkpoint={args[1]}'])
-      entries, origin = convert(config, pathlib.Path(_OUT.value), _NUM_CLASSES.value or None)
+      config = config_lib.load(config_flag.value, [*overrides, f'init.checkpoint={args[1]}'])
+      entries, origin = convert(config, pathlib.Path(out_flag.value), classes_flag.value or None)
     except UserError as e:
       print(f'error: {e}', file=sys.stderr)
       sys.exit(2)
-    print(f'{origin} -> {config.model.name} ({_CONFIG.value})')
+    print(f'{origin} -> {config.model.name} ({config_flag.value})')
     print(mapping.format_table(entries))
-    print(f'wrote {_OUT.value}/params.npz; train from it with '
-          f'--config.init.checkpoint={_OUT.value}')
+    print(f'wrote {out_flag.value}/params.npz; train from it with '
+          f'--config.init.checkpoint={out_flag.value}')
 
   app.run(_main, argv=argv)
 
