@@ -5,7 +5,7 @@ import sys
 import numpy as np
 
 from tests.conftest import REPO, TINY_CLASSIFIER_FLAGS
-from vidjax.pretrained import init_from
+from vidjax.pretrained import init_from, mapping
 
 
 def _convert(*args):
@@ -34,12 +34,6 @@ def test_convert_a_workdir_then_refuse_to_overwrite(trained_workdir, tiny_action
       f'error: --out {out} exists and is not empty; choose a new folder']
 
 
-def test_a_missing_source_writes_nothing(tmp_path):
-  out = tmp_path / 'never'
-  result = _convert(str(tmp_path / 'missing.pth'), '--config', 'configs/default.py',
-                    '--num_classes', '5', '--out', str(out))
-  assert result.returncode == 2 and 'does not exist' in result.stderr
-  assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
 def _write_safetensors(path, arrays):
@@ -67,15 +61,24 @@ def test_a_torchvision_resnet18_into_lrcn_needs_a_new_head(tmp_path):
             for name, shape in shapes['resnet18'].items()}
   source = tmp_path / 'resnet18.safetensors'
   _write_safetensors(source, arrays)
-  flags = ['--config', 'configs/default.py', '--config.model.lrcn.backbone=resnet18',
-           '--num_classes', '12']
-  refused = _convert(str(source), *flags, '--out', str(tmp_path / 'refused'))
-  assert refused.returncode == 2 and not (tmp_path / 'refused').exists()
-  assert 'set --config.init.reinit_head=true' in refused.stderr.strip().splitlines()[-1]
-  result = _convert(str(source), *flags, '--config.init.reinit_head=true',
-                    '--out', str(tmp_path / 'ok'))
-  assert result.returncode == 0, result.stderr[-3000:]
-  lines = result.stdout.splitlines()
+  from vidjax import config as config_lib
+  from vidjax import convert
+  from vidjax.errors import UserError
+  config = config_lib.load('configs/default.py', ['model.lrcn.backbone=resnet18',
+                                                  f'init.checkpoint={source}'])
+  try:
+    convert.convert(config, tmp_path / 'refused', num_classes=12)
+  except UserError as e:
+    assert 'set --config.init.reinit_head=true' in str(e)
+  else:
+    raise AssertionError('a 1000-class fc became a 12-class head')
+  assert not (tmp_path / 'refused').exists()
+  config = config_lib.load('configs/default.py', ['model.lrcn.backbone=resnet18',
+                                                  f'init.checkpoint={source}',
+                                                  'init.reinit_head=true'])
+  entries, _ = convert.convert(config, tmp_path / 'ok', num_classes=12)
+  lines = (tmp_path / 'ok' / 'conversion.txt').read_text().splitlines()
+  assert lines[1:] == mapping.format_table(entries).splitlines()
   assert any(l.startswith('ignored') and 'fc.weight' in l for l in lines)
   assert any(l.startswith('new       head/kernel (128, 12)') for l in lines)
   assert not [l for l in lines if l.startswith('new') and 'backbone/' in l]
@@ -96,6 +99,7 @@ def _published_cases(tmp_path):
                'model.space_time_attention.num_layers=2', 'model.space_time_attention.num_heads=4',
                'model.space_time_attention.approximate_gelu=false', 'init.reinit_head=true']
   return [
+      (tmp_path / 'missing.pth', [], 'does not exist'),
       (fixtures / 'resnet18_tiny.pth', [], "another architecture? model.name=space_time_attention"),
       (truncated, [], 'truncated.pth'),
       (missing, small_vit, 'block_1/mlp/fc1/kernel: the checkpoint has no'),

@@ -15,7 +15,7 @@ from vidjax.pretrained import fine_tune
 def _vit_params():
   model = SpaceTimeTransformer(num_classes=3, attention='joint', patch_size=8, hidden_size=16,
                                num_layers=3, num_heads=2, mlp_dim=32)
-  return model.init(jax.random.key(0), jnp.zeros((1, 2, 16, 16, 3)))
+  return jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 2, 16, 16, 3)))
 
 
 def _optim(**changes):
@@ -26,7 +26,7 @@ def _optim(**changes):
 
 def _one_update(tx, params, grad_value=1.0):
   grads = jax.tree.map(lambda p: jnp.full_like(p, grad_value), params)
-  updates, _ = tx.update(grads, tx.init(params), params)
+  updates, _ = jax.jit(tx.update)(grads, tx.init(params), params)  # One dispatch, not hundreds.
   return jax.tree.map(lambda u: np.asarray(u), updates)
 
 
@@ -66,9 +66,10 @@ def test_linear_probe_moves_only_the_head_and_decays_nothing_else():
   grads = jax.tree_util.tree_map_with_path(
       lambda p, x: jnp.full_like(x, 1.0 if fine_tune.is_head(fine_tune.path_name(p)) else 1e6),
       params)
-  probe, _ = tx.update(grads, tx.init(params), params)
+  update = jax.jit(tx.update)
+  probe, _ = update(grads, tx.init(params), params)
   ones = jax.tree.map(jnp.ones_like, params)
-  head_only, _ = tx.update(ones, tx.init(params), params)
+  head_only, _ = update(ones, tx.init(params), params)
   np.testing.assert_allclose(np.asarray(probe['params']['head']['kernel']),
                              np.asarray(head_only['params']['head']['kernel']), rtol=1e-6)
 
