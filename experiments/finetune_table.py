@@ -1,6 +1,6 @@
 """What pretraining buys: fine-tuning and linear probing against training from scratch, at equal steps.
 
-  python experiments/finetune_table.py                          # LRCN and TimeSformer, 3 seeds
+  python experiments/finetune_table.py          # LRCN (300 steps) and TimeSformer (1000), 3 seeds
   python experiments/finetune_table.py --models lrcn --seeds 3 --steps 300
   python experiments/finetune_table.py --quick --out /tmp/q --workdir_root /tmp/q  # the test's
 
@@ -51,11 +51,12 @@ class Model:
   overrides: tuple[str, ...]  # Shared by pretraining (model shape) and the temporal runs.
   pretrain_overrides: tuple[str, ...]  # How the image model differs (family, pattern).
   size: int  # Frame side of both.
+  steps: int  # The temporal runs' steps (equal for the three starts).
 
 
 MODELS = {
     'lrcn': Model('lrcn', 'LRCN (CNN + LSTM)', 'configs/default.py', (),
-                  ('--config.model.name=single_frame',), 64),
+                  ('--config.model.name=single_frame',), 64, 300),
     'timesformer': Model(
         'timesformer', 'TimeSformer, divided space-time', 'configs/space_time_attention.py:divided',
         ('--config.model.space_time_attention.patch_size=8',
@@ -64,19 +65,19 @@ MODELS = {
          '--config.model.space_time_attention.num_heads=4',
          '--config.model.space_time_attention.mlp_dim=256'),
         ('--config.model.name=space_time_attention',
-         '--config.model.space_time_attention.attention=space_only'), 32),
+         '--config.model.space_time_attention.attention=space_only'), 32, 1000),
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class Scale:
-  steps: int
+  steps: int  # 0: each model's own (Model.steps).
   pretrain_steps: int
   evals: int  # Validation points on the learning curve.
   extra: tuple[str, ...] = ()  # --quick: tiny data.
 
 
-DEFAULT = Scale(steps=300, pretrain_steps=600, evals=6)
+DEFAULT = Scale(steps=0, pretrain_steps=600, evals=6)
 QUICK = Scale(steps=4, pretrain_steps=4, evals=2, extra=(
     '--config.data.synthetic_clips_per_class=(3,1,1)', '--config.train.batch_size=8',
     '--config.eval.batch_size=8', '--config.data.num_frames=4', '--config.data.num_workers=0',
@@ -157,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--models', default='lrcn,timesformer')
   parser.add_argument('--seeds', type=int, default=3)
-  parser.add_argument('--steps', type=int, default=0, help="the temporal runs' steps (default 300)")
+  parser.add_argument('--steps', type=int, default=0,
+                      help="the temporal runs' steps (default: LRCN 300, TimeSformer 1000)")
   parser.add_argument('--quick', action='store_true', help='tiny data, a few steps: a smoke test')
   parser.add_argument('--workdir_root', type=pathlib.Path,
                       default=pathlib.Path('/tmp/vidjax_finetune'))
@@ -172,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   results = {}
   for name in args.models.split(','):
     model = MODELS[name]
+    scale = dataclasses.replace(scale, steps=args.steps or (scale.steps if args.quick else model.steps))
     pretrained, pretrain = _pretrain(model, scale, args.workdir_root)
     rows = {}
     for init in INITS:
