@@ -82,3 +82,18 @@ def test_a_run_starts_from_another_runs_parameters(trained_workdir, tiny_actions
   assert result.returncode == 2 and len(errors) == 1 and 'Traceback' not in result.stderr
   assert 'cnn/embed/bias is (32,) in' in errors[0] and 'but (24,) in this model' in errors[0], errors
   assert not list((other / 'checkpoints').glob('[0-9]*'))
+
+
+def test_evaluate_a_checkpoint_never_trained_here(trained_workdir, tiny_actions_root, tmp_path):
+  """--mode evaluate on an empty workdir with init.checkpoint: a released model's evaluation."""
+  workdir = tmp_path / 'released'
+  result = run_vidjax('--config', 'configs/default.py', '--workdir', str(workdir),
+                      f'--config.data.root={tiny_actions_root}', *TINY_CLASSIFIER_FLAGS,
+                      f'--config.init.checkpoint={trained_workdir}', '--mode', 'evaluate')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f'init.checkpoint {trained_workdir} (step 4)' in result.stdout
+  import json
+  ours = json.loads((workdir / 'evaluation.json').read_text())
+  trained = json.loads((trained_workdir / 'results.json').read_text())  # Its final evaluation.
+  for split in ('eval', 'test'):  # The same numbers as the run's own final evaluation.
+    assert {k: v for k, v in ours[split].items() if k != 'split'} == trained[split]

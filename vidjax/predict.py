@@ -29,6 +29,9 @@ def restore_params(config, workdir: str, task=None):
   task = task or tasks.get(config)
   ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.train.max_checkpoints)
   saved = ckpt.newest_meta()
+  if saved is None and config.init.checkpoint and task.name == 'classification':
+    ckpt.close()  # A released model (e.g. an official TimeSformer .pyth), never trained here.
+    return _from_init_checkpoint(config, task)
   if saved is None:
     raise UserError(f'no checkpoint in {ckpt.directory}; train first with the same '
                     '--config and --workdir')
@@ -44,6 +47,22 @@ def restore_params(config, workdir: str, task=None):
   if best is not None:
     params, what = best[0], f'step {best[1]} (best evaluation; last step {step})'
   return task, model, params, mesh, what
+
+
+def _from_init_checkpoint(config, task):
+  """(task, model, params, mesh, what) of `config.init.checkpoint` for a classifier: the class
+  names are the train split's (read from its list, no video decoded), as a run would have them."""
+  from jax.experimental import multihost_utils
+  from vidjax.pretrained import init_from
+  task.class_names = registry.load_split(config.data, config.data.train_split,
+                                         config.seed).class_names
+  model = task.build_model(task.meta())
+  tx, _ = steps.make_optimizer(config.optim, config.train.num_steps)  # For the shapes only.
+  mesh = parallel.make_mesh(config.mesh.data, config.mesh.model)
+  state, abstract = steps.create_state(config, model, tx, mesh, task)
+  fresh = multihost_utils.process_allgather(state.params, tiled=True)
+  params, _, origin = init_from.initial_params(config, fresh)
+  return task, model, init_from.place(params, abstract.params), mesh, f'init.checkpoint {origin}'
 
 
 def evaluate(config, workdir: str) -> dict:
@@ -63,7 +82,7 @@ def evaluate(config, workdir: str) -> dict:
     path.write_text(json.dumps({'task': task.name, 'model': config.model.name,
                                 'checkpoint': what, **task.evaluation_fields(results)},
                                indent=2, default=float))
-    step = int(what.split()[1])  # `restore_params` says 'step N ...'.
+    step = int(what.split()[1]) if what.startswith('step ') else 0  # 'step N ...' or a file.
     writer = report.Writer(workdir, tensorboard='tensorboard/evaluate', history=False)
     texts = getattr(task, 'eval_texts', None)
     for split, result in results.items():
