@@ -137,9 +137,10 @@ def trained(tmp_path_factory):
   _write_features(root, np.random.default_rng(0))
   workdir = tmp_path_factory.mktemp('detector')
   config = _config(root)
-  # With XLA's optimisations off (conftest.py) this training meets non-finite gradients at
-  # step 3, which the optimised build does not: trained here as users run it, until that is
-  # understood.
+  # With XLA's optimisations off (conftest.py) and 8 simulated devices, the jitted update of
+  # this training returns non-finite gradients at step 3, while a plain jit of the same loss's
+  # gradient on the same parameters and batch is finite, and so is the optimised build: an
+  # unoptimised-partitioning artifact, not the loss. Trained here as users run it.
   jax.config.update('jax_disable_most_optimizations', False)
   try:
     train.train_and_evaluate(config, str(workdir))
