@@ -52,7 +52,6 @@ def restore_params(config, workdir: str, task=None):
 def _from_init_checkpoint(config, task):
   """(task, model, params, mesh, what) of `config.init.checkpoint` for a classifier: the class
   names are the train split's (read from its list, no video decoded), as a run would have them."""
-  from jax.experimental import multihost_utils
   from vidjax.pretrained import init_from
   task.class_names = registry.load_split(config.data, config.data.train_split,
                                          config.seed).class_names
@@ -60,9 +59,8 @@ def _from_init_checkpoint(config, task):
   tx, _ = steps.make_optimizer(config.optim, config.train.num_steps)  # For the shapes only.
   mesh = parallel.make_mesh(config.mesh.data, config.mesh.model)
   state, abstract = steps.create_state(config, model, tx, mesh, task)
-  fresh = multihost_utils.process_allgather(state.params, tiled=True)
-  params, _, origin = init_from.initial_params(config, fresh)
-  return task, model, init_from.place(params, abstract.params), mesh, f'init.checkpoint {origin}'
+  params, _, origin = init_from.load_into(config, state.params, abstract.params)
+  return task, model, params, mesh, f'init.checkpoint {origin}'
 
 
 def evaluate(config, workdir: str) -> dict:

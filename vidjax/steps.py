@@ -48,7 +48,8 @@ def make_schedule(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Sch
 
 
 def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int, freeze: str = 'none'):
-  """(optimizer, schedule); `freeze='backbone'` trains the head only (fine_tune.py)."""
+  """(optimizer, schedule); `freeze='backbone'` leaves the backbone frozen, and
+  `optim.layer_decay` < 1 scales each layer's rate (pretrained/fine_tune.py)."""
   schedule = make_schedule(optim, num_steps)
   # Decay only matrices and kernels, not biases or norm scales.
   decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)

@@ -180,14 +180,12 @@ def _start_from(config, state: steps.TrainState, abstract: steps.TrainState,
   """The fresh state with `init.checkpoint`'s parameters; what came from where goes to
   workdir/init.txt (the optimizer's moments start at zero either way)."""
   from vidjax.pretrained import init_from, mapping
-  from jax.experimental import multihost_utils
-  fresh = multihost_utils.process_allgather(state.params, tiled=True)  # Whole, on every host.
-  params, entries, origin = init_from.initial_params(config, fresh)
+  params, entries, origin = init_from.load_into(config, state.params, abstract.params)
   if main:
     (workdir / 'init.txt').write_text(f'{origin}\n{mapping.format_table(entries)}\n')
     log.info('initialised from %s: %s (workdir/init.txt lists each parameter)', origin,
              ', '.join(f'{n} {a}' for a, n in mapping.counts(entries).items() if n))
-  return state.replace(params=init_from.place(params, abstract.params))
+  return state.replace(params=params)
 
 
 def _advance(bar, step: int) -> None:

@@ -43,10 +43,21 @@ def _families() -> dict[str, Converter]:
           'space_time_attention': _space_time}
 
 
+def _converter(config) -> Converter:
+  """The converter of `config.model.name`, or a one-line error naming those there are."""
+  families = _families()
+  name = config.model.name
+  if name not in families:
+    raise UserError(f"no converter from published checkpoints to model '{name}'; those with one: "
+                    f"{', '.join(sorted(families)) or 'none'} (a vidjax workdir works for any model)")
+  return families[name]
+
+
 def convert_arrays(arrays: dict, fresh: Any, config, **options) -> tuple[dict, list[mapping.Entry]]:
-  """`convert_file` for arrays already read (a vidjax image transformer's parameters)."""
+  """(flat parameters, entries) of arrays already read (`convert_file`'s, or a vidjax image
+  transformer's parameters)."""
   from vidjax.pretrained import init_from
-  params, entries = _families()[config.model.name](arrays, fresh, config, **options)
+  params, entries = _converter(config)(arrays, fresh, config, **options)
   return init_from.flatten(params), [_without_params_prefix(e) for e in entries]
 
 
@@ -58,11 +69,5 @@ def _without_params_prefix(entry: mapping.Entry) -> mapping.Entry:
 
 def convert_file(path: pathlib.Path, fresh: Any, config) -> tuple[dict, list[mapping.Entry]]:
   from vidjax.pretrained import checkpoint_files
-  families = _families()
-  name = config.model.name
-  if name not in families:
-    raise UserError(f"no converter from published checkpoints to model '{name}'; those with one: "
-                    f"{', '.join(sorted(families)) or 'none'} (a vidjax workdir works for any model)")
-  from vidjax.pretrained import init_from
-  params, entries = families[name](checkpoint_files.load_arrays(path), fresh, config)
-  return init_from.flatten(params), [_without_params_prefix(e) for e in entries]
+  _converter(config)  # An unsupported model fails before the file is read.
+  return convert_arrays(checkpoint_files.load_arrays(path), fresh, config)

@@ -55,7 +55,7 @@ def trainable_labels(params: Any, freeze: str) -> Any:
   """'train' or 'frozen' per leaf of `params`."""
   if freeze not in FREEZE_CHOICES:
     raise UserError(f"init.freeze must be one of {', '.join(FREEZE_CHOICES)}, got '{freeze}'")
-  names = [path_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+  names = list(flatten_names(params))
   frame_networks = {n.split('/')[0] for n in names} & set(FRAME_NETWORKS)
 
   def frozen(name):
@@ -85,7 +85,7 @@ def layer_of(name: str, num_layers: int) -> int:
 
 def layer_scales(params: Any, decay: float) -> Any:
   """The learning-rate multiplier of every leaf under layer-wise decay."""
-  names = [path_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+  names = list(flatten_names(params))
   blocks = [int(m.group(1)) for m in map(_BLOCK.search, names) if m]
   if not blocks:
     raise UserError('optim.layer_decay < 1 needs a model with transformer blocks (block_<i>); '

@@ -26,17 +26,14 @@ import numpy as np
 
 from vidjax.errors import UserError
 from vidjax.pretrained import mapping
+# flatten: {'cnn/conv_0/kernel': leaf} of a variables tree (its 'params/' dropped).
+from vidjax.pretrained.fine_tune import flatten_names as flatten
 from vidjax.pretrained.fine_tune import is_head, path_name
 
 log = logging.getLogger(__name__)
 
 CONVERTED_FILE = 'params.npz'
 PUBLISHED_SUFFIXES = ('.pth', '.pt', '.pyth', '.bin', '.safetensors', '.npz')
-
-
-def flatten(params: Any) -> dict[str, Any]:
-  """{'cnn/conv_0/kernel': leaf} of a variables tree (its 'params/' dropped)."""
-  return {path_name(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(params)[0]}
 
 
 def unflatten_like(flat: dict[str, Any], like: Any) -> Any:
@@ -170,6 +167,15 @@ def initial_params(config, fresh: Any) -> tuple[Any, list[mapping.Entry], str]:
     flat, entries = converters.convert_file(path, fresh, config)
   check_head(entries, config.init.reinit_head, origin)
   return unflatten_like(flat, fresh), entries, origin
+
+
+def load_into(config, params: Any, abstract_params: Any) -> tuple[Any, list[mapping.Entry], str]:
+  """`initial_params` for a run's freshly initialised (sharded) `params`: (the checkpoint's
+  parameters placed in `abstract_params`' shardings, the entries, the source's name)."""
+  from jax.experimental import multihost_utils
+  fresh = multihost_utils.process_allgather(params, tiled=True)  # Whole, on every host.
+  loaded, entries, origin = initial_params(config, fresh)
+  return place(loaded, abstract_params), entries, origin
 
 
 def place(params: Any, abstract_params: Any) -> Any:
