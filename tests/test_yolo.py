@@ -102,3 +102,68 @@ def test_decode_boxes_by_hand():
   # Anchor 0: centre (4, 4), size 8x8. Anchor 1: centre (24 + 8, 40 - 16), size 32x16.
   np.testing.assert_allclose(decode_boxes(reg, centers, strides),
                              [[[0, 0, 8, 8], [16, 16, 48, 32]]], atol=1e-5)
+
+
+def _torchvision_resnet18(rng):
+  """torchvision's resnet18 names and shapes, with random values (convs fan-in scaled, so
+  18 layers stay finite)."""
+  import json
+  import pathlib
+  path = pathlib.Path(__file__).parent / 'fixtures' / 'pretrained' / 'torchvision_resnet_shapes.json'
+  shapes = json.loads(path.read_text())['resnet18']
+  return {k: (rng.normal(0, (2 / np.prod(s[1:])) ** 0.5, s) if len(s) == 4
+              else rng.uniform(0.5, 1.5, s)).astype(np.float32) for k, s in shapes.items()}
+
+
+def test_resnet_backbone_takes_torchvision_weights():
+  """Every ResNet leaf from the file (the ImageNet fc ignored), exactly as a lone ResNet-18
+  gets them; the adapters, neck and heads new; and the detector runs on them."""
+  from vidjax.models.resnet import ResNet
+  from vidjax.pretrained.mapping import counts
+  from vidjax.pretrained.resnet import convert_resnet
+  video = jnp.zeros((1, 1, 32, 32, 3), jnp.float32)
+  model = YoloDetector(num_classes=3, backbone='resnet18', **TINY)
+  target = jax.eval_shape(model.init, jax.random.key(0), video)
+  assert sorted(target['params']) == ['adapter_0', 'adapter_1', 'adapter_2', 'backbone',
+                                      'head_0', 'head_1', 'head_2', 'neck']
+  arrays = _torchvision_resnet18(np.random.default_rng(0))
+  params, entries = convert_resnet(arrays, target)
+  alone, _ = convert_resnet(arrays, jax.eval_shape(ResNet(18).init, jax.random.key(0), video[0]))
+  jax.tree.map(np.testing.assert_array_equal, params['params']['backbone'], alone['params'])
+  assert counts(entries)['ignored'] == 2  # fc.weight, fc.bias.
+  new = {e.target.split('/')[1] for e in entries if e.action == 'new'}
+  assert new == {'adapter_0', 'adapter_1', 'adapter_2', 'neck', 'head_0', 'head_1', 'head_2'}
+  # The adapters bring ResNet-18's 128/256/512 channels down to the neck's 16/16/32.
+  assert target['params']['adapter_2']['conv']['kernel'].shape == (1, 1, 512, 32)
+  params = jax.tree.map(lambda v: jnp.full(v.shape, 0.01, v.dtype)  # The 'new' leaves.
+                        if isinstance(v, jax.ShapeDtypeStruct) else v, params)
+  out = jax.jit(model.apply)(params, jnp.ones_like(video))
+  assert out['cls'].shape == (1, 16 + 4 + 1, 3) and np.isfinite(out['reg']).all()
+
+
+def test_linear_probe_freezes_the_resnet_only():
+  from vidjax.pretrained.fine_tune import trainable_labels
+  model = YoloDetector(num_classes=3, backbone='resnet18', **TINY)
+  target = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 1, 32, 32, 3)))
+  labels = trainable_labels(target['params'], 'backbone')
+  assert set(jax.tree.leaves(labels['backbone'])) == {'frozen'}
+  assert set(jax.tree.leaves({k: v for k, v in labels.items() if k != 'backbone'})) == {'train'}
+
+
+def test_bad_backbones_are_one_line_errors():
+  video = jnp.zeros((1, 1, 32, 32, 3), jnp.uint8)
+  with pytest.raises(ValueError, match="backbone must be one of csp, resnet18, resnet34, resnet50, "
+                                       "got 'vgg16'"):
+    YoloDetector(num_classes=2, backbone='vgg16', **TINY).init(jax.random.key(0), video)
+  with pytest.raises(ValueError, match='a ResNet backbone has 4 stages'):
+    YoloDetector(num_classes=2, backbone='resnet18', widths=(16, 16, 32)).init(
+        jax.random.key(0), video)
+
+
+def test_resnet_detection_config_starts_from_imagenet():
+  from vidjax import config as config_lib
+  config = config_lib.load('configs/detection.py:resnet18', [])
+  assert config.model.yolo.backbone == 'resnet18'
+  assert config.init.checkpoint == 'pretrained/resnet18-f37072fd.pth'
+  assert tuple(config.data.mean) == (0.485, 0.456, 0.406)
+  assert config_lib.load('configs/detection.py', []).model.yolo.backbone == 'csp'

@@ -5,6 +5,8 @@
       --config.model.yolo.temporal=attention   # the video detector: 4 frames of context
   python -m vidjax.main --config configs/detection.py --workdir runs/detection \\
       --mode predict --video clip.mp4   # predictions/clip_{tracks.mp4,mot.txt,coco.json}
+  python -m vidjax.main --config configs/detection.py:resnet18 --workdir runs/detection_r18
+      # torchvision's ImageNet ResNet-18 as the backbone, from pretrained/resnet18-f37072fd.pth
 
 A YOLOX-nano-sized detector (widths 16-128, strides 8/16/32) at 128x128,
 trained with SimOTA and the YOLOX loss (AdamW, warm-up then cosine); every
@@ -19,8 +21,15 @@ the same budget: its step runs the backbone on 4 frames.
 """
 from vidjax.configs import default
 
+# `configs/detection.py:<backbone>` -> the torchvision file its ImageNet weights come from.
+PRETRAINED = {'resnet18': 'pretrained/resnet18-f37072fd.pth',
+              'resnet50': 'pretrained/resnet50-0676ba61.pth'}
 
-def get_config():
+
+def get_config(backbone: str = 'csp'):
+  """'csp' (YOLOX's, from scratch) or a ResNet of PRETRAINED, started from ImageNet."""
+  if backbone != 'csp' and backbone not in PRETRAINED:
+    raise ValueError(f"configs/detection.py:{backbone}: use csp or one of {', '.join(PRETRAINED)}")
   config = default.get_config()
   config.task = 'detection'
   config.data.dataset = 'synthetic_objects'
@@ -48,4 +57,9 @@ def get_config():
   config.train.eval_every = 1000
   config.train.checkpoint_every = 500
   config.eval.batch_size = 32
+  if backbone != 'csp':
+    config.model.yolo.backbone = backbone
+    config.data.mean = (0.485, 0.456, 0.406)  # The ImageNet statistics the weights expect.
+    config.data.std = (0.229, 0.224, 0.225)
+    config.init.checkpoint = PRETRAINED[backbone]  # The file a user downloads from torchvision.
   return config

@@ -90,7 +90,9 @@ class ResNet(nn.Module):
   `layer2.0.downsample.0`), which keeps the converter a plain renaming.
   `widths`/`stem_width` shrink it for tests. With `num_classes` > 0 an `fc`
   head gives logits instead of features (to check ImageNet weights as
-  published); `return_map=True` also returns the last map [N, h, w, C].
+  published); `return_map=True` also returns the last map [N, h, w, C], and
+  `return_stages=True` returns only the four stages' maps, finest first, at
+  strides 4, 8, 16 and 32 (a detector's feature pyramid).
   """
   depth: int = 50
   widths: Sequence[int] = (64, 128, 256, 512)
@@ -100,7 +102,7 @@ class ResNet(nn.Module):
   param_dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, images, *, return_map: bool = False):
+  def __call__(self, images, *, return_map: bool = False, return_stages: bool = False):
     if self.depth not in DEPTHS:
       raise ValueError(f'ResNet depth must be one of {sorted(DEPTHS)}, got {self.depth}')
     kind, stages = DEPTHS[self.depth]
@@ -110,10 +112,14 @@ class ResNet(nn.Module):
     x = nn.relu(FrozenBatchNorm(name='bn1', **kw)(x))
     x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-jnp.inf)
     x = nn.max_pool(x, (3, 3), strides=(2, 2), padding='VALID')
+    maps = []
     for stage, (blocks, width) in enumerate(zip(stages, self.widths), start=1):
       for i in range(blocks):
         stride = 2 if stage > 1 and i == 0 else 1
         x = ResidualBlock(width, stride, kind == 'bottleneck', name=f'layer{stage}_{i}', **kw)(x)
+      maps.append(x)
+    if return_stages:
+      return maps
     out = x.mean(axis=(1, 2))  # [N, C]
     if self.num_classes:
       out = nn.Dense(self.num_classes, name='fc', **kw)(out)

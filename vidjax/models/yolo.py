@@ -30,6 +30,14 @@ Video (`temporal`): every frame goes through the same backbone and neck
   therefore exactly the single-frame detector, so any gain is learnt.
 The heads always see one [B, h, w, c] map per level, so the detector with and
 without time compares on the same data, the same heads and the same loss.
+
+Backbone (`backbone`): 'csp' is the YOLOX backbone above, trained from
+scratch; 'resnet18' / 'resnet34' / 'resnet50' is torchvision's ResNet
+(models/resnet.py), so ImageNet weights load through `init.checkpoint`. Its
+stages at the detection strides (128-512 channels, 512-2048 for ResNet-50)
+are reduced by a 1x1 conv (`adapter_<level>`) to the neck's `widths`, which
+keeps the neck and heads as cheap as the CSP detector's; its input is
+ImageNet-normalised (configs/detection.py:resnet18 sets data.mean/std).
 """
 from __future__ import annotations
 
@@ -42,8 +50,10 @@ import ml_collections
 import numpy as np
 
 from vidjax.models.cnn import fold_time
+from vidjax.models.resnet import ResNet
 
 TEMPORAL_MODES = ('none', 'mean', 'attention')
+BACKBONES = {'csp': None, 'resnet18': 18, 'resnet34': 34, 'resnet50': 50}  # -> ResNet depth.
 
 
 def _groups(width: int) -> int:
@@ -228,6 +238,7 @@ class YoloDetector(nn.Module):
   level by level, row-major within a level (the order of `anchor_points`)."""
   num_classes: int
   widths: Sequence[int] = (16, 32, 64, 128)  # Backbone stages at strides 4, 8, 16, 32.
+  backbone: str = 'csp'  # csp | resnet18 | resnet34 | resnet50 (see the module docstring).
   depth: int = 1  # Bottlenecks per CSP block.
   strides: Sequence[int] = (8, 16, 32)  # Detection levels: the last len(strides) stages.
   temporal: str = 'none'  # none | mean | attention
@@ -237,6 +248,12 @@ class YoloDetector(nn.Module):
   dtype: Any = jnp.float32
 
   def _check(self, height, width):
+    if self.backbone not in BACKBONES:
+      raise ValueError(f"YoloDetector backbone must be one of {', '.join(BACKBONES)}, "
+                       f"got '{self.backbone}'")
+    if BACKBONES[self.backbone] and len(self.widths) != 4:
+      raise ValueError(f'a ResNet backbone has 4 stages, so widths needs 4 entries (the neck '
+                       f'width at strides 4-32), got {tuple(self.widths)}')
     if self.temporal not in TEMPORAL_MODES:
       raise ValueError(f'YoloDetector temporal must be one of {TEMPORAL_MODES}, '
                        f"got '{self.temporal}'")
@@ -257,9 +274,16 @@ class YoloDetector(nn.Module):
     if frames.dtype == jnp.uint8:
       frames = frames.astype(jnp.float32) / 255.0
     frames = frames.astype(self.dtype)
-    maps = Backbone(self.widths, self.depth, dtype=self.dtype, name='backbone')(frames)
-    maps = maps[-len(self.strides):]
-    widths = list(self.widths[-len(self.strides):])
+    levels = len(self.strides)
+    widths = list(self.widths[-levels:])
+    if BACKBONES[self.backbone]:
+      maps = ResNet(BACKBONES[self.backbone], dtype=self.dtype, name='backbone')(
+          frames, return_stages=True)[-levels:]
+      maps = [ConvNormAct(w, 1, dtype=self.dtype, name=f'adapter_{level}')(x)
+              for level, (w, x) in enumerate(zip(widths, maps))]
+    else:
+      maps = Backbone(self.widths, self.depth, dtype=self.dtype, name='backbone')(frames)
+      maps = maps[-levels:]
     maps = PAN(widths, self.depth, dtype=self.dtype, name='neck')(maps)
     outputs = {'cls': [], 'reg': [], 'obj': []}
     for level, x in enumerate(maps):
@@ -317,6 +341,7 @@ def default_config() -> ml_collections.ConfigDict:
   """
   return ml_collections.ConfigDict(dict(
       widths=(16, 32, 64, 128),
+      backbone='csp',  # csp | resnet18 | resnet34 | resnet50
       depth=1,
       strides=(8, 16, 32),
       temporal='none',  # none | mean | attention

@@ -18,7 +18,7 @@ Converter = Callable[[dict, Any, Any], tuple[dict, list[mapping.Entry]]]
 
 
 def _resnet_backbone(arrays: dict, fresh: Any, config) -> tuple[dict, list[mapping.Entry]]:
-  """torchvision / timm ResNet weights into the per-frame backbone of LRCN or single_frame."""
+  """torchvision / timm ResNet weights into the per-frame backbone of LRCN, single_frame or yolo."""
   from vidjax.pretrained import resnet
   backbone = config.model[config.model.name].backbone
   if not backbone.startswith('resnet'):
@@ -39,7 +39,7 @@ def _space_time(arrays: dict, fresh: Any, config, vidjax_image: bool = False):
 
 
 def _families() -> dict[str, Converter]:
-  return {'lrcn': _resnet_backbone, 'single_frame': _resnet_backbone,
+  return {'lrcn': _resnet_backbone, 'single_frame': _resnet_backbone, 'yolo': _resnet_backbone,
           'space_time_attention': _space_time}
 
 
