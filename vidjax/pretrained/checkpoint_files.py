@@ -1,8 +1,11 @@
 """Published checkpoint files -> `{name: np.ndarray}`, without PyTorch and without the network.
 
 Reads torch's zip format (`.pth`, `.pt`, `.pyth`, `.bin`, `.ckpt`, `.pth.tar`),
-`.safetensors` and `.npz` (big_vision, whose keys are already joined with
-'/'). Nested dicts are flattened with '.', so `{'model_state': {'conv1.weight': w}}` gives
+`.safetensors`, `.npz` (big_vision, whose keys are already joined with
+'/') and flax msgpack files named `checkpoint` or `checkpoint_<step>` (scenic's
+released models: the parameters under the train state's `params`, or
+`optimizer/target` in older ones, joined with '/'). Nested torch dicts are
+flattened with '.', so `{'model_state': {'conv1.weight': w}}` gives
 `'model_state.conv1.weight'`; leaves that are not arrays (epoch counters,
 config strings, optimizer hyper-parameters, lists) are dropped.
 
@@ -26,6 +29,8 @@ import numpy as np
 from vidjax.errors import UserError
 
 TORCH_EXTENSIONS = ('.pth', '.pt', '.pyth', '.bin', '.ckpt')
+# Where a flax train state keeps its parameters: scenic's TrainState, then flax.optim's Optimizer.
+_FLAX_PARAMS_ROOTS = (('params',), ('optimizer', 'target'))
 
 # torch storage class name -> numpy dtype of its elements.
 _TORCH_STORAGES = {
@@ -66,8 +71,18 @@ def load_arrays(path) -> dict[str, np.ndarray]:
     return _load_safetensors(path)
   if ext == '.npz':
     return _load_npz(path)
+  if is_flax_checkpoint_name(path):
+    return _load_flax_msgpack(path)
   raise UserError(f"checkpoint {path}: unknown extension '{ext}'; use a torch file "
-                  f"({', '.join(TORCH_EXTENSIONS)}, .pth.tar), .safetensors or .npz")
+                  f"({', '.join(TORCH_EXTENSIONS)}, .pth.tar), .safetensors, .npz or a flax "
+                  'checkpoint_<step> file')
+
+
+def is_flax_checkpoint_name(path) -> bool:
+  """flax's (and so scenic's) msgpack checkpoint names: `checkpoint`, `checkpoint_<step>`."""
+  name = os.path.basename(os.fspath(path))
+  return name == 'checkpoint' or (name.startswith('checkpoint_')
+                                  and name[len('checkpoint_'):].isdigit())
 
 
 def _corrupt(path, what):
@@ -222,6 +237,11 @@ def _flatten(tree, path):
   if not isinstance(tree, dict):
     raise UserError(f'checkpoint {path} holds a {type(tree).__name__}, not a dict of arrays; '
                     'save a state dict: torch.save(model.state_dict(), f)')
+  return _array_leaves(tree, '.')
+
+
+def _array_leaves(tree, sep):
+  """{joined name: array} of a nested dict; other leaves (counters, strings) dropped."""
   flat = {}
 
   def visit(node, name):
@@ -229,7 +249,7 @@ def _flatten(tree, path):
       flat[name] = node
     elif isinstance(node, dict):
       for key, value in node.items():
-        visit(value, f'{name}.{key}' if name else str(key))
+        visit(value, f'{name}{sep}{key}' if name else str(key))
 
   visit(tree, '')
   return flat
@@ -277,3 +297,29 @@ def _load_npz(path):
       return {name: data[name] for name in data.files}
   except (zipfile.BadZipFile, ValueError, EOFError, OSError) as e:
     raise _corrupt(path, f'{type(e).__name__}: {e}'.splitlines()[0]) from None
+
+
+# --- flax msgpack (scenic) --------------------------------------------------------------------
+
+def _load_flax_msgpack(path):
+  """The parameters of a flax train state written by `flax.training.checkpoints`, '/'-joined."""
+  from flax import serialization
+  with open(path, 'rb') as f:
+    data = f.read()
+  try:
+    tree = serialization.msgpack_restore(data)
+  except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
+    raise _corrupt(path, f'{type(e).__name__}: {e}'.splitlines()[0]) from None
+  if not isinstance(tree, dict):
+    raise _corrupt(path, f'a msgpack {type(tree).__name__}, not a train state')
+  for root in _FLAX_PARAMS_ROOTS:
+    node = tree
+    for key in root:
+      node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, dict) and node:
+      tree = node
+      break
+  flat = _array_leaves(tree, '/')
+  if not flat:
+    raise UserError(f'checkpoint {path} holds no arrays; give a flax checkpoint of a model')
+  return flat

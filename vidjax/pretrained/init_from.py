@@ -8,8 +8,9 @@ checkpoint may be
   `cnn` initialises LRCN's `cnn`, and what the source lacks stays fresh);
 - a folder written by `python -m vidjax.convert` (its `params.npz`), matched
   the same way;
-- a published file (.pth, .pyth, .safetensors, .npz), converted on the fly by
-  the converter of the model family (vidjax/pretrained/converters.py).
+- a published file (.pth, .pyth, .safetensors, .npz, or a flax / scenic
+  `checkpoint_<step>` msgpack file), converted on the fly by the converter of
+  the model family (vidjax/pretrained/converters.py).
 The head is the exception to "what the source lacks stays fresh": a head the
 checkpoint cannot fill (another class count, or none) is an error unless
 `init.reinit_head` says to start a new one, so a class-count mix-up never
@@ -25,7 +26,7 @@ import jax
 import numpy as np
 
 from vidjax.errors import UserError
-from vidjax.pretrained import mapping
+from vidjax.pretrained import checkpoint_files, mapping
 # flatten: {'cnn/conv_0/kernel': leaf} of a variables tree (its 'params/' dropped).
 from vidjax.pretrained.fine_tune import flatten_names as flatten
 from vidjax.pretrained.fine_tune import is_head, path_name
@@ -93,9 +94,10 @@ def read_vidjax(path: pathlib.Path) -> tuple[dict[str, np.ndarray], str] | None:
   if not path.exists():
     raise UserError(f'init.checkpoint {path} does not exist; give a vidjax workdir, a folder '
                     'from python -m vidjax.convert, or a .pth/.pyth/.safetensors/.npz file')
-  if path.suffix not in PUBLISHED_SUFFIXES:
+  if path.suffix not in PUBLISHED_SUFFIXES and not checkpoint_files.is_flax_checkpoint_name(path):
     raise UserError(f"init.checkpoint {path}: unknown kind of file '{path.suffix}'; use "
-                    f"{', '.join(PUBLISHED_SUFFIXES)}, a vidjax workdir or a converted folder")
+                    f"{', '.join(PUBLISHED_SUFFIXES)}, a scenic checkpoint_<step> file, a vidjax "
+                    'workdir or a converted folder')
   return None
 
 

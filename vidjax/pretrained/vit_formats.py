@@ -2,10 +2,12 @@
 
 `convert_space_time(arrays, fresh, config)` has the signature of a
 `converters.py` family converter: it tells big_vision / ViT-paper `.npz`
-files (flax names: `embedding/kernel`, `Transformer/...`) from PyTorch state
-dicts with timm's names (timm ViTs and the official TimeSformer, with any
-wrapper prefix such as 'model_state/model.'), builds the configured model
-and converts. Tubelets are inflated by `tubelet_init` ('central', ViViT's default).
+files (flax names: `embedding/kernel`, `Transformer/...`) from scenic's ViViT
+checkpoints (flax too, with `output_projection` and `SpatialTransformer/...`)
+and from PyTorch state dicts with timm's names (timm ViTs and the official
+TimeSformer, with any wrapper prefix such as 'model_state/model.'), builds
+the configured model and converts. Tubelets are inflated by `tubelet_init`
+('central', ViViT's default).
 """
 from __future__ import annotations
 
@@ -13,12 +15,14 @@ import numpy as np
 from flax import traverse_util
 
 from vidjax.models.space_time_attention import SpaceTimeTransformer
-from vidjax.pretrained import vit_big_vision, vit_timm
+from vidjax.pretrained import vit_big_vision, vit_scenic, vit_timm
 from vidjax.pretrained.mapping import MappingError
 
 
 def detect(arrays: dict[str, np.ndarray]) -> str:
-  """'big_vision' (flax names) or 'timm' (PyTorch names, TimeSformer included)."""
+  """'scenic' (a ViViT), 'big_vision' (flax names) or 'timm' (PyTorch names, TimeSformer too)."""
+  if vit_scenic.is_scenic(arrays):
+    return 'scenic'
   if any(k == 'embedding/kernel' or k.endswith('/embedding/kernel') for k in arrays):
     return 'big_vision'
   return 'timm'
@@ -40,8 +44,8 @@ def convert_space_time(arrays: dict[str, np.ndarray], fresh, config, *,
     first = next(iter(arrays), 'nothing')
     raise MappingError(f'not a ViT checkpoint (no cls_token or embedding/kernel; it starts with '
                        f"'{first}'): another architecture? model.name=space_time_attention reads "
-                       'timm / big_vision ViTs and official TimeSformer checkpoints')
+                       'timm / big_vision ViTs, official TimeSformer and scenic ViViT checkpoints')
   model = configured_model(fresh, config)
-  convert = (vit_big_vision.from_big_vision if detect(arrays) == 'big_vision'
-             else vit_timm.from_timesformer)
+  convert = {'scenic': vit_scenic.from_scenic, 'big_vision': vit_big_vision.from_big_vision,
+             'timm': vit_timm.from_timesformer}[detect(arrays)]
   return convert(arrays, model, fresh, tubelet_init=tubelet_init)
