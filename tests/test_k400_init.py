@@ -57,6 +57,7 @@ def _vit_paper_b16():
 @pytest.mark.parametrize('name,published,shapes,inflated', [
     ('timesformer_divst_k400', 'jx_vit_base_p16_224-80ecf9dd.pth', _timm_vit_b16, 6 * DEPTH),
     ('vivit_b_fe_k400', 'ViT-B_16.npz', _vit_paper_b16, 1),
+    ('vivit_b_k400', 'ViT-B_16.npz', _vit_paper_b16, 2),  # + the embedding tiled on 16 frames.
 ])
 def test_k400_config_takes_the_published_vit(name, published, shapes, inflated):
   config = config_lib.load(f'configs/{name}.py')
@@ -72,11 +73,16 @@ def test_k400_config_takes_the_published_vit(name, published, shapes, inflated):
   assert counts['inflated'] == inflated, mapping.format_table(entries)
   assert counts['resampled'] == 0  # 224 / 16 = 14: the published 14x14 grid.
   new = {e.target for e in entries if e.action == 'new'}
-  assert {'head/kernel', 'head/bias', 'time_embedding'} <= new
+  assert {'head/kernel', 'head/bias'} | ({'time_embedding'} if name != 'vivit_b_k400' else set()
+                                         ) <= new
+  if name == 'vivit_b_k400':
+    assert new == {'head/kernel', 'head/bias'}, new
   if name == 'vivit_b_fe_k400':
     assert all(t.startswith(('temporal_encoder/', 'temporal_cls', 'head', 'time_embedding'))
                for t in new), new
   ignored = {e.source for e in entries if e.action == 'ignored'}
+  if name == 'vivit_b_k400':  # 88.9M in the paper, with the 400-way head.
+    assert 88.8e6 < sum(np.prod(s.shape) for s in jax.tree.leaves(fresh)) < 89.0e6
   assert ignored == ({'head.weight', 'head.bias'} if name.startswith('timesformer') else
                      {'head/kernel', 'head/bias', 'pre_logits/kernel', 'pre_logits/bias'})
   assert len(params) == len(jax.tree.leaves(fresh))

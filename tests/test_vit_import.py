@@ -63,6 +63,7 @@ def _clip(images, frames):  # [B, H, W, C] -> [B, T, H, W, C], identical frames
     ('space_only', 1, {}),
     ('space_only', 3, {}),  # frames averaged: identical frames give the image's logits
     ('joint', 1, {}),
+    ('joint', 1, dict(position_embedding='space_time')),  # the image grid on every frame
     ('divided', 3, dict(temporal_fc=True)),  # zero temporal_fc: TimeSformer starts as the ViT
     ('divided', 3, {}),  # no temporal_fc: the copied temporal attention's output starts at zero
     ('factorized_self_attention', 3, {}),
@@ -177,6 +178,21 @@ def test_timesformer_time_embedding_resampled_to_more_frames():
   source = arrays['model.time_embed'][0]  # [4, D]
   np.testing.assert_allclose(embedding[[0, -1]], source[[0, -1]], atol=1e-6)  # edges clamp
   np.testing.assert_allclose(embedding[1], 0.75 * source[0] + 0.25 * source[1], atol=1e-6)
+
+
+def test_space_time_embedding_is_space_plus_time():
+  """A TimeSformer into one embedding per token: its grid on every frame plus that frame's time."""
+  arrays, ref = _load('timesformer')
+  separable = _model('joint')
+  params, _ = _convert(separable, ref['clip'], vit_timm.from_timesformer, arrays)
+  per_token = _model('joint', position_embedding='space_time')
+  joint, entries = _convert(per_token, ref['clip'], vit_timm.from_timesformer, arrays)
+  entry = next(e for e in entries if e.target == 'space_time_embedding')
+  assert entry.action == 'inflated' and 'time embedding' in entry.note
+  np.testing.assert_allclose(joint['space_time_embedding'],
+                             params['space_embedding'] + params['time_embedding'], atol=1e-6)
+  np.testing.assert_allclose(_logits(per_token, joint, ref['clip']),
+                             _logits(separable, params, ref['clip']), atol=1e-5)
 
 
 @pytest.mark.parametrize('pool', ['tok', 'gap'])

@@ -71,6 +71,34 @@ def test_scenic_factorised_encoder_logits(name, pooling):
   assert difference <= 1e-5, difference
 
 
+UNFACTORISED = dict(attention='joint', position_embedding='space_time', num_layers=1)
+
+
+def test_scenic_unfactorised_logits():
+  """Model 1 (one encoder over all tokens, one embedding per token) is joint attention with a
+  space-time embedding; its CLS row goes into the token."""
+  config = _config(**UNFACTORISED)
+  model, fresh = _fresh(config, REF['clip'], random=True)
+  arrays = _arrays('unfactorised')
+  params, entries = vit_formats.convert_space_time(arrays, fresh, config)
+  assert vit_formats.detect(arrays) == 'scenic'
+  assert counts(entries)['matched'] == len(entries) == len(jax.tree.leaves(fresh))
+  pos = arrays['Transformer/posembed_input/pos_embedding'][0]  # [1 + T'N, D]: T' 2, N 4.
+  np.testing.assert_array_equal(params['params']['space_time_embedding'][0].reshape(8, 16), pos[1:])
+  difference = np.abs(_logits(model, params, REF['clip']) - REF['unfactorised']).max()
+  assert difference <= 1e-5, difference
+
+
+def test_unfactorised_embedding_resampled_to_more_frames():
+  config = _config(**UNFACTORISED)
+  clip = np.concatenate([REF['clip']] * 2, axis=1)  # 8 frames: T' 4 where scenic had 2.
+  _, fresh = _fresh(config, clip)
+  params, entries = vit_formats.convert_space_time(_arrays('unfactorised'), fresh, config)
+  entry = next(e for e in entries if e.target.endswith('space_time_embedding'))
+  assert entry.action == 'resampled' and '2 -> 4 frames' in entry.note
+  assert params['params']['space_time_embedding'].shape == (1, 4, 4, 16)
+
+
 def test_cls_position_goes_into_the_token():
   arrays = _arrays('fe_token')
   config = _config()
@@ -109,11 +137,14 @@ def test_init_checkpoint_reads_the_file_by_its_name():
   assert difference <= 1e-5, difference
 
 
-def test_released_vivit_b_fe_k400_maps_completely_onto_its_config():
-  """Every parameter of the released ViViT-B/16x2 FE (names and shapes) finds its place, as is."""
-  shapes = json.loads((FIXTURES / 'scenic_vivit_b_fe_k400_shapes.json').read_text())
+@pytest.mark.parametrize('release,config_name', [('scenic_vivit_b_fe_k400', 'vivit_b_fe_k400'),
+                                                 ('scenic_vivit_b_k400', 'vivit_b_k400')])
+def test_released_vivit_b_k400_maps_completely_onto_its_config(release, config_name):
+  """Every parameter of the released ViViT-B/16x2 models, FE and unfactorised (names and
+  shapes), finds its place in its config's model, as is."""
+  shapes = json.loads((FIXTURES / f'{release}_shapes.json').read_text())
   arrays = {k: np.broadcast_to(np.float32(0.01), s) for k, s in shapes.items()}
-  config = config_lib.load('configs/vivit_b_fe_k400.py')
+  config = config_lib.load(f'configs/{config_name}.py')
   task = tasks.get(config)
   model = task.summary_model(400)
   fresh = jax.eval_shape(functools.partial(model.init, **task.apply_kwargs), jax.random.key(0),
@@ -150,8 +181,8 @@ def test_unknown_suffixless_file_is_refused_by_name(tmp_path):
 
 
 @pytest.mark.parametrize('name,overrides,message', [
-    ('unfactorised', dict(attention='joint'),
-     r'Transformer/posembed_input/pos_embedding \(1, 9, 16\).*one position embedding per'),
+    ('unfactorised', dict(attention='joint'), "position_embedding='space_time'"),
+    ('unfactorised', dict(UNFACTORISED, num_layers=2), 'num_layers=1'),
     ('fe_token', dict(attention='divided'), "attention='factorized_encoder'"),
     ('fe_token', dict(hidden_size=32, mlp_dim=64), 'hidden_size=16'),
     ('fe_token', dict(num_temporal_layers=2), 'num_temporal_layers=1'),

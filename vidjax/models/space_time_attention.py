@@ -42,6 +42,7 @@ from vidjax.models.space_time_blocks import (Encoder, EncoderBlock, FactorizedBl
 
 ATTENTIONS = ('space_only', 'joint', 'divided', 'factorized_self_attention',
               'factorized_encoder')
+POSITION_EMBEDDINGS = ('separable', 'space_time')
 _EMBED_INIT = nn.initializers.normal(stddev=0.02)
 
 
@@ -61,6 +62,11 @@ class SpaceTimeTransformer(nn.Module):
   'factorized_self_attention' only). `approximate_gelu=False` is the exact GELU
   of timm and TimeSformer checkpoints (see `Mlp`).
 
+  `position_embedding='space_time'` learns one embedding per space-time token
+  ([1, T', N, D], scenic's unfactorised ViViT) in place of the space and time
+  embeddings: every pattern but 'factorized_encoder', whose frames never see
+  each other's positions.
+
   `num_layers` is the depth of every pattern, and of the spatial encoder for
   'factorized_encoder', whose temporal encoder has `num_temporal_layers`.
   `pooling` reads the CLS token ('cls') or averages the tokens ('mean'); ViViT
@@ -79,6 +85,7 @@ class SpaceTimeTransformer(nn.Module):
   mlp_dim: int = 256
   pooling: str = 'cls'
   time_embedding: bool | None = None
+  position_embedding: str = 'separable'  # separable (space + time) | space_time
   temporal_fc: bool = False
   dropout: float = 0.0
   stochastic_depth: float = 0.0
@@ -93,9 +100,19 @@ class SpaceTimeTransformer(nn.Module):
       raise ValueError(f"attention must be one of {ATTENTIONS}, got '{self.attention}'")
     if self.pooling not in ('cls', 'mean'):
       raise ValueError(f"pooling must be 'cls' or 'mean', got '{self.pooling}'")
+    if self.position_embedding not in POSITION_EMBEDDINGS:
+      raise ValueError(f'position_embedding must be one of {POSITION_EMBEDDINGS}, '
+                       f"got '{self.position_embedding}'")
+    if self.position_embedding == 'space_time' and (self.attention == 'factorized_encoder'
+                                                    or self.time_embedding is not None):
+      raise ValueError("position_embedding='space_time' is one embedding per space-time token: "
+                       "not for attention='factorized_encoder', and with time_embedding unset")
 
   @property
   def uses_time_embedding(self) -> bool:
+    """A separate time embedding (`position_embedding='space_time'` has it inside its own)."""
+    if self.position_embedding == 'space_time':
+      return False
     if self.time_embedding is None:
       return self.attention != 'space_only'
     return self.time_embedding
@@ -132,7 +149,10 @@ class SpaceTimeTransformer(nn.Module):
                 param_dtype=param_dtype, name='patch_embedding')(video)  # [B, T', h, w, D]
     t, n = x.shape[1], x.shape[2] * x.shape[3]
     x = x.reshape(b, t, n, d).astype(jnp.float32)  # [B, T', N, D]
-    x = x + self.param('space_embedding', _EMBED_INIT, (1, 1, n, d), param_dtype)
+    if self.position_embedding == 'space_time':
+      x = x + self.param('space_time_embedding', _EMBED_INIT, (1, t, n, d), param_dtype)
+    else:
+      x = x + self.param('space_embedding', _EMBED_INIT, (1, 1, n, d), param_dtype)
     time_embedding = None
     if self.uses_time_embedding:
       time_embedding = self.param('time_embedding', _EMBED_INIT, (1, t, 1, d), param_dtype)
@@ -192,6 +212,7 @@ def default_config() -> ml_collections.ConfigDict:
       num_temporal_layers=2,  # factorized_encoder's temporal encoder depth.
       pooling='cls',  # cls | mean
       time_embedding=None,  # None: none for space_only (order-blind), learned otherwise.
+      position_embedding='separable',  # separable (space + time) | space_time (one per token)
       temporal_fc=False,  # The official TimeSformer's linear after temporal attention (divided).
       dropout=0.0, stochastic_depth=0.0,
       attention_implementation=None,  # None = XLA's choice; 'cudnn' for flash attention on GPU.

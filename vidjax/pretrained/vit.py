@@ -232,6 +232,23 @@ def _inflate(kernel, t, how):  # [ph, pw, C, D] -> [t, ph, pw, C, D]
   return out
 
 
+def _space_time_embedding(m: _Mapper, grid):
+  """`position_embedding='space_time'`: the image grid (resampled) repeated on every frame,
+  plus the source's time embedding where it has one (a TimeSformer)."""
+  _, frames, n, _ = np.shape(m.target['space_time_embedding'])
+  pos = m.source['pos'].array  # [h, w, D]
+  size = _grid(n, grid, 'space_time_embedding')
+  names, note = ['pos'], f'repeated on {frames} frames'
+  if tuple(pos.shape[:2]) != size:
+    note = f'{pos.shape[0]}x{pos.shape[1]} -> {size[0]}x{size[1]} bilinear, ' + note
+  table = np.broadcast_to(resample_grid(pos, size).reshape(1, 1, n, -1), (1, frames, n, pos.shape[-1]))
+  if 'time' in m.source:
+    names.append('time')
+    table = table + resample_grid(m.source['time'].array, (frames,))[None, :, None]
+    note += ', + the time embedding'
+  m.put('space_time_embedding', table, 'inflated', names, note)
+
+
 def to_space_time(source: dict[str, Source], model, target, *, grid=None,
                   tubelet_init: str = 'central'):
   """Target params for `model` (a SpaceTimeTransformer) from a neutral-form ViT, and the entries.
@@ -257,15 +274,18 @@ def to_space_time(source: dict[str, Source], model, target, *, grid=None,
   m.take('patch_embedding/bias', 'patch/bias')
 
   # Position embeddings: the grid becomes space_embedding, the CLS one goes into the token.
-  pos = source['pos'].array  # [h, w, D]
-  n = np.shape(flat['space_embedding'])[2]
-  size = _grid(n, grid, 'space_embedding')
-  if tuple(pos.shape[:2]) == size:
-    m.take('space_embedding', 'pos', fn=lambda p: p.reshape(1, 1, n, -1))
+  if 'space_time_embedding' in flat:
+    _space_time_embedding(m, grid)
   else:
-    m.take('space_embedding', 'pos', 'resampled',
-           f'{pos.shape[0]}x{pos.shape[1]} -> {size[0]}x{size[1]} bilinear',
-           fn=lambda p: resample_grid(p, size).reshape(1, 1, n, -1))
+    pos = source['pos'].array  # [h, w, D]
+    n = np.shape(flat['space_embedding'])[2]
+    size = _grid(n, grid, 'space_embedding')
+    if tuple(pos.shape[:2]) == size:
+      m.take('space_embedding', 'pos', fn=lambda p: p.reshape(1, 1, n, -1))
+    else:
+      m.take('space_embedding', 'pos', 'resampled',
+             f'{pos.shape[0]}x{pos.shape[1]} -> {size[0]}x{size[1]} bilinear',
+             fn=lambda p: resample_grid(p, size).reshape(1, 1, n, -1))
   cls_path = 'spatial_cls' if model.attention == 'factorized_encoder' else 'cls'
   if cls_path in flat:
     names = ['cls'] + (['cls_pos'] if 'cls_pos' in source else [])

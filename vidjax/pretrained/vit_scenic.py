@@ -14,11 +14,17 @@ models add each position embedding once before their encoder:
   (resampled linearly when the frame count differs).
 - 'gap' checkpoints (no CLS) need `pooling='mean'`.
 
-Not mappable (a `MappingError` naming the array): the unfactorised ViViT and
-ViViT models 3 / 4, which learn one position embedding per space-time token
-([1 + T*N, D]) where vidjax adds a space and a time embedding; scenic's
-`pre_logits` Dense (`representation_size`) when the head is kept; a temporal
-encoder of other width or heads than the spatial one (vidjax uses one).
+scenic's unfactorised ViViT (model 1, its best Kinetics-400 ViViT-B) is
+'joint' attention with `position_embedding='space_time'`: one `Transformer`
+over all T'*N tokens and one learned embedding per token ([1 + T'*N, D]),
+whose CLS row goes into the token and whose rest becomes
+`space_time_embedding` (resampled along time when only the frame count
+differs, on each frame's grid when only the patch grid does).
+
+Not mappable (a `MappingError` naming the array): ViViT models 3 / 4 (their
+blocks differ); scenic's `pre_logits` Dense (`representation_size`) when
+the head is kept; a temporal encoder of other width or heads than the
+spatial one (vidjax uses one).
 `from_scenic` fills the target with `vit.py`'s mapper, so its entries and
 errors read as those of the other ViT formats.
 """
@@ -45,15 +51,10 @@ def is_scenic(arrays: dict[str, np.ndarray]) -> bool:
   head `output_projection` (an unfactorised one, refused by `read_scenic` with its reason)."""
   if any(k.startswith(tuple(f'{name}/' for name in ENCODERS.values())) for k in arrays):
     return True
-  return 'output_projection/kernel' in arrays and np.ndim(arrays.get('embedding/kernel')) == 5
+  return 'output_projection/kernel' in arrays and 'embedding/kernel' in arrays
 
 
-def _unfactorised_error(arrays):
-  pos = next((k for k in arrays if k.endswith('posembed_input/pos_embedding')), None)
-  what = f'{pos} {tuple(arrays[pos].shape)}' if pos else 'Transformer/'
-  return MappingError(f"{what}: scenic's unfactorised ViViT (or model 3 / 4) learns one position "
-                      'embedding per space-time token, which SpaceTimeTransformer cannot hold '
-                      "(it adds a space and a time one); use a factorised-encoder checkpoint")
+UNFACTORISED = 'Transformer'  # scenic's one encoder over all space-time tokens (model 1).
 
 
 def _read_encoder(arrays, scenic_name, prefix, out):
@@ -86,9 +87,9 @@ def _read_encoder(arrays, scenic_name, prefix, out):
 
 
 def read_scenic(arrays: dict[str, np.ndarray]) -> dict[str, vit.Source]:
-  """{neutral name: Source} of a scenic factorised-encoder ViViT (see the module doc)."""
-  if any(k.startswith('Transformer/') for k in arrays):
-    raise _unfactorised_error(arrays)
+  """{neutral name: Source} of a scenic ViViT, factorised or not (see the module doc)."""
+  unfactorised = any(k.startswith(f'{UNFACTORISED}/') for k in arrays)
+  encoders = {'encoder': UNFACTORISED} if unfactorised else ENCODERS
   arrays = {k: np.asarray(v, np.float32) for k, v in arrays.items()}
   out, used = {}, set()
 
@@ -103,18 +104,18 @@ def read_scenic(arrays: dict[str, np.ndarray]) -> dict[str, vit.Source]:
   kernel = arrays['embedding/kernel']
   put('patch/kernel', 'embedding/kernel', kernel if kernel.ndim == 5 else kernel[None])
   put('patch/bias', 'embedding/bias')
-  for prefix, scenic_name in ENCODERS.items():
+  for prefix, scenic_name in encoders.items():
     used |= _read_encoder(arrays, scenic_name, prefix, out)
     pos_key = f'{scenic_name}/posembed_input/pos_embedding'
     if pos_key not in arrays:
       raise MappingError(f'no {pos_key}: sinusoidal position embeddings are not supported')
     pos = arrays[pos_key][0]  # [(1 +) L, D]
-    cls_key = f'cls_{scenic_name}'
+    cls_key = 'cls' if unfactorised else f'cls_{scenic_name}'
     if cls_key in arrays:
       put(f'{prefix}/cls', cls_key, arrays[cls_key].reshape(-1))
       put(f'{prefix}/cls_pos', pos_key, pos[0], '[0]')
       pos = pos[1:]
-    # [L, D]: the patches (spatial) or the frames (temporal).
+    # [L, D]: the patches (spatial), the frames (temporal) or every token (unfactorised).
     put(f'{prefix}/pos', pos_key, pos, '[1:]' if cls_key in arrays else '')
   for name, key in (('head/kernel', 'output_projection/kernel'),
                     ('head/bias', 'output_projection/bias'),
@@ -140,8 +141,30 @@ def _width(source, prefix):  # (heads, mlp_dim) of an encoder
           source[f'{prefix}/block_0/mlp/fc1/kernel'].array.shape[1])
 
 
+def _unfactorised_settings(source):
+  """What the model needs to hold an unfactorised ViViT; None for a factorised encoder."""
+  if 'encoder/pos' not in source:
+    return None
+  if _depth(source, 'encoder') == 0:
+    raise MappingError('the checkpoint has no Transformer/encoderblock_0; use a complete scenic '
+                       'ViViT checkpoint')
+  heads, mlp = _width(source, 'encoder')
+  return dict(attention='joint', position_embedding='space_time', num_heads=heads,
+              num_layers=_depth(source, 'encoder'), mlp_dim=mlp,
+              pooling='cls' if 'encoder/cls' in source else 'mean')
+
+
 def check_compatible(source: dict[str, vit.Source], model):
   """A one-line error naming the config key to set when `model` cannot hold the checkpoint."""
+  unfactorised = _unfactorised_settings(source)
+  if unfactorised is not None:
+    kernel = source['patch/kernel'].array
+    want = dict(unfactorised, hidden_size=kernel.shape[-1], patch_size=tuple(kernel.shape[1:3]),
+                approximate_gelu=True)
+    have = {key: getattr(model, key) for key in want}
+    have['patch_size'] = tuple(np.broadcast_to(model.patch_size, 2).tolist())
+    _check_settings(want, have)
+    return
   if _depth(source, 'spatial') == 0 or _depth(source, 'temporal') == 0:
     raise MappingError('the checkpoint lacks a spatial or temporal encoder block_0; use a '
                        'complete scenic factorised-encoder checkpoint')
@@ -162,6 +185,10 @@ def check_compatible(source: dict[str, vit.Source], model):
               patch_size=tuple(np.broadcast_to(model.patch_size, 2).tolist()),
               approximate_gelu=model.approximate_gelu, pooling=model.pooling,
               time_embedding=model.uses_time_embedding)
+  _check_settings(want, have)
+
+
+def _check_settings(want, have):
   for key, value in want.items():
     if have[key] != value:
       needed = 'None' if key == 'time_embedding' else repr(value)
@@ -205,6 +232,31 @@ def _take_positions(m, grid):
            fn=lambda e: vit.resample_grid(e, (frames,))[None, :, None])
 
 
+def _take_space_time_positions(m, grid):
+  """[L, D] per-token rows -> space_time_embedding [1, T', N, D]; L = T' * N exactly, or the same
+  patch grid (rows resampled along time) or the same frame count (each frame's grid resampled)."""
+  _, frames, n, _ = np.shape(m.target['space_time_embedding'])
+  pos = m.source['encoder/pos'].array
+  count = len(pos)
+  if count == frames * n:
+    m.take('space_time_embedding', 'encoder/pos', fn=lambda p: p.reshape(1, frames, n, -1))
+  elif count % n == 0:
+    old = count // n
+    m.take('space_time_embedding', 'encoder/pos', 'resampled', f'{old} -> {frames} frames linear',
+           fn=lambda p: vit.resample_grid(p.reshape(old, n, -1), (frames,))[None])
+  elif count % frames == 0:
+    old = vit._grid(count // frames, None, 'Transformer/posembed_input per frame')
+    size = vit._grid(n, grid, 'space_time_embedding')
+    m.take('space_time_embedding', 'encoder/pos', 'resampled',
+           f'{old[0]}x{old[1]} -> {size[0]}x{size[1]} bilinear on each of {frames} frames',
+           fn=lambda p: vit.resample_grid(p.reshape(frames, *old, -1), (frames, *size)
+                                          ).reshape(1, frames, n, -1))
+  else:
+    raise MappingError(f'Transformer/posembed_input has {count} tokens, which neither the '
+                       f'{frames} frames nor the {n} patches of the model divide; set '
+                       'data.num_frames or data.height/width to the checkpoint\'s')
+
+
 def _take_patch(m, tubelet_init):
   t = np.shape(m.target['patch_embedding/kernel'])[0]
   kernel = m.source['patch/kernel'].array  # [t, ph, pw, C, D]
@@ -243,6 +295,12 @@ def from_scenic(arrays: dict[str, np.ndarray], model, target, *, grid=None,
   check_compatible(source, model)
   m = vit._Mapper(source, target)
   _take_patch(m, tubelet_init)
+  if _unfactorised_settings(source) is not None:
+    _take_space_time_positions(m, grid)
+    _take_cls(m, 'cls', 'encoder')
+    _take_encoder(m, 'encoder', 'encoder', model.num_layers)
+    _take_head(m)
+    return m.done()
   _take_positions(m, grid)
   _take_cls(m, 'spatial_cls', 'spatial')
   _take_cls(m, 'temporal_cls', 'temporal')
