@@ -79,6 +79,8 @@ _QUIET_TRACKER = 'ignore::UserWarning:multiprocessing.resource_tracker'
 
 
 def main() -> None:
+  from vidjax import allocator
+  allocator.reexec_with_huge_pages()  # Before anything starts: glibc reads it at exec.
   from vidjax.config import split_overrides
   warnings = os.environ.get('PYTHONWARNINGS', '')
   if _QUIET_TRACKER not in warnings:  # Read by the tracker process, started later.

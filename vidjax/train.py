@@ -28,6 +28,7 @@ from vidjax import checkpoint as checkpoint_lib
 from vidjax import early_stopping, parallel, preemption, report, steps, tasks
 from vidjax.data.failures import DecodeWorkerDied
 from vidjax.errors import UserError
+from vidjax.loop_clock import LoopClock
 from vidjax.models import cost
 
 log = logging.getLogger(__name__)
@@ -66,14 +67,16 @@ class _Run:
   num_params: int
   gflops: float
   guard: preemption.PreemptionGuard
+  clock: LoopClock  # Where the wall time goes (loop_clock.py).
 
   def next_batch(self):
     """The next global batch; a stop signal while waiting for it interrupts the wait."""
-    with self.guard.interruptible():
+    with self.guard.interruptible(), self.clock.part('waiting for input'):
       return parallel.global_batch(next(self.train_iter), self.mesh)
 
   def run_eval(self, split: str, params, step: int) -> dict:
-    result = self.evaluate(params, split)
+    with self.clock.part('evaluation'):
+      result = self.evaluate(params, split)
     self.writer.scalars(step, self.task.eval_scalars(split, result))
     if self.main:
       log.info('step %d %s: %s', step, split, self.task.describe_eval(result))
@@ -125,7 +128,7 @@ def _set_up(config: ml_collections.ConfigDict, workdir: pathlib.Path,
   """Sections 1 to 6: everything the loop needs, the state resumed if the workdir has one."""
   workdir.mkdir(parents=True, exist_ok=True)
   main = parallel.is_main_process()
-  t_start = time.time()
+  t_start, clock = time.time(), LoopClock(time.perf_counter())
   task = tasks.get(config)
 
   # 1. Mesh.
@@ -172,7 +175,7 @@ def _set_up(config: ml_collections.ConfigDict, workdir: pathlib.Path,
              f'{num_params:,}', gflops)
   # 7. The loop (`_loop`), then 8. the final evaluation and report (`_finish`).
   return _Run(config, workdir, task, mesh, train_iter, meta, state, step_fn, evaluate, ckpt,
-              stopper, writer, main, t_start, num_params, gflops, guard)
+              stopper, writer, main, t_start, num_params, gflops, guard, clock)
 
 
 def _start_from(config, state: steps.TrainState, abstract: steps.TrainState,
@@ -226,7 +229,8 @@ def _loop(run: _Run) -> tuple[int, bool]:
                stopper.best_step)
       stop_at = step
   pending: list[dict] = []
-  bar = None
+  bar, clock, first_step = None, run.clock, step
+  clock.mark('setup')
   if run.main and config.train.progress_bar and step < stop_at:
     from tqdm import tqdm
     bar = tqdm(total=num_steps, initial=step, desc='train', unit='step', dynamic_ncols=True)
@@ -237,7 +241,8 @@ def _loop(run: _Run) -> tuple[int, bool]:
     except preemption.StopRequested:
       raise preemption.NothingToSave(step, str(run.workdir)) from None
     while step < stop_at:
-      run.state, step_metrics = run.step_fn(run.state, next_batch)
+      with clock.part('compiling the step' if step == first_step else 'dispatching steps'):
+        run.state, step_metrics = run.step_fn(run.state, next_batch)
       step += 1
       pending.append(step_metrics)
       clips_since += config.train.batch_size
@@ -253,11 +258,13 @@ def _loop(run: _Run) -> tuple[int, bool]:
           data_error = e
       if bar is not None:  # Counts finished steps: dispatch runs ahead of the device.
         if in_flight is not None:
-          jax.block_until_ready(in_flight)  # The previous step; this one stays queued.
+          with clock.part('waiting on the steps'):
+            jax.block_until_ready(in_flight)  # The previous step; this one stays queued.
           _advance(bar, step - 1)
         in_flight = step_metrics
       if step % config.train.log_every == 0 or step == stop_at:
-        summary = _fetch(pending)
+        with clock.part('waiting on the steps'):
+          summary = _fetch(pending)
         pending = []
         _advance(bar, step)
         _check_finite(run.state, config.train.on_nonfinite)
@@ -282,7 +289,8 @@ def _loop(run: _Run) -> tuple[int, bool]:
       if (step % config.train.checkpoint_every == 0 or step == stop_at or preempted
           or stopped_early or data_error is not None):
         _check_finite(run.state, config.train.on_nonfinite)  # Never save past a NaN under 'stop'.
-        run.ckpt.save(step, run.state, ckpt_meta, position, force=True)
+        with clock.part('checkpoints'):
+          run.ckpt.save(step, run.state, ckpt_meta, position, force=True)
       if data_error is not None:
         raise preemption.Preempted(step, str(run.workdir), str(data_error))
       if preempted:
@@ -339,7 +347,7 @@ def _finish(run: _Run, step: int, stopped_early: bool) -> dict:
         'processes': jax.process_count(),
         **({'best_step': best_step, 'stopped_early': stopped_early} if stopper else {}),
         **task_results,
-        'wall_seconds': time.time() - run.t_start,
+        'wall_seconds': time.time() - run.t_start, 'time_seconds': run.clock.totals(),
     }
     (run.workdir / 'results.json').write_text(json.dumps(results, indent=2))
     files['results'] = run.workdir / 'results.json'
@@ -352,6 +360,7 @@ def _finish(run: _Run, step: int, stopped_early: bool) -> dict:
         *extra_rows,
         *task_rows,
         ('wall time', f'{time.time() - run.t_start:.0f} s'),
+        ('where it went', run.clock.line()),
         ('workdir', str(run.workdir)),
         ('files', ', '.join(p.name for p in files.values()) + ', tensorboard/, checkpoints/'),
     ]), flush=True)
