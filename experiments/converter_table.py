@@ -5,7 +5,8 @@
 
 Every source is a small random-weight model of the source implementation
 (torchvision-named timm ResNets with randomised batch-norm statistics in eval
-mode, a timm ViT, big_vision's flax ViT, the official TimeSformer), saved with
+mode, a timm ViT, big_vision's flax ViT, the official TimeSformer, scenic's
+ViViT factorised and unfactorised), saved with
 its reference logits by tests/fixtures/pretrained/make_*_fixtures.py (which
 need PyTorch; vidjax does not). Here each file is read without PyTorch,
 converted, run at XLA's highest matmul precision, and compared with the
@@ -98,6 +99,30 @@ def _vit(fixtures: pathlib.Path, size: dict, name: str, convert, attention: str,
   return _result(arrays, jax.jit(model.apply)({'params': params}, video), ref['logits'], video)
 
 
+def _scenic(fixtures: pathlib.Path, size: dict, name: str, **options) -> dict:
+  """A scenic ViViT (flax msgpack, written by scenic's own classes; tiny fixtures only)."""
+  from vidjax.pretrained import vit_scenic
+  files = {'fe_token': 'scenic_vivit_fe/checkpoint_7', 'unfactorised': 'scenic_vivit_unfactorised/checkpoint'}
+  ref = dict(np.load(FIXTURES / 'scenic_vivit_reference.npz'))
+  arrays = checkpoint_files.load_arrays(FIXTURES / files[name])
+  model = SpaceTimeTransformer(num_classes=5, patch_size=4, tubelet_size=2, hidden_size=16,
+                               num_heads=2, mlp_dim=32, **options)
+  target = jax.eval_shape(model.init, jax.random.key(0), ref['clip'][:1])['params']
+  target = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), target)
+  params, _ = vit_scenic.from_scenic(arrays, model, target)
+  return _result(arrays, jax.jit(model.apply)({'params': params}, ref['clip']), ref[name],
+                 ref['clip'])
+
+
+TINY_ONLY = (  # Rows whose source has no full-size fixture here (scenic's ViViT-B is not run).
+    ('scenic ViViT factorised encoder (flax checkpoint_<step>)', 'ViViT factorized_encoder', 'clips',
+     lambda f, s: _scenic(f, s, 'fe_token', attention='factorized_encoder', num_layers=2,
+                          num_temporal_layers=1)),
+    ('scenic ViViT unfactorised (flax checkpoint)', 'joint, space_time embedding', 'clips',
+     lambda f, s: _scenic(f, s, 'unfactorised', attention='joint', num_layers=1,
+                          position_embedding='space_time')),
+)
+
 ROWS = (  # (source, target, how it is measured, function of (fixtures, size))
     ('ResNet-18 state dict (.pth, torchvision names)', 'vidjax ResNet-18 (frozen BN)', 'images',
      lambda f, s: _resnet(f, s, 'resnet18', 18)),
@@ -130,7 +155,7 @@ def main(argv=None) -> int:
   mode = 'tiny' if fixtures == FIXTURES.resolve() else 'full'
   rows = []
   with jax.default_matmul_precision('highest'):
-    for source, target, inputs, measure in ROWS:
+    for source, target, inputs, measure in ROWS + (TINY_ONLY if mode == 'tiny' else ()):
       rows.append({'source': source, 'target': target, 'inputs': inputs,
                    **measure(fixtures, SIZES[mode])})
       print(rows[-1], flush=True)

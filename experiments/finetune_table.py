@@ -55,7 +55,8 @@ class Model:
 
 
 MODELS = {
-    'lrcn': Model('lrcn', 'LRCN (CNN + LSTM)', 'configs/default.py', (),
+    'lrcn': Model('lrcn', 'LRCN (CNN + LSTM)', 'configs/default.py',
+                  ('--config.optim.learning_rate=2e-3',),  # Its figures' rate (the old default).
                   ('--config.model.name=single_frame',), 64, 300),
     'timesformer': Model(
         'timesformer', 'TimeSformer, divided space-time', 'configs/space_time_attention.py:divided',

@@ -34,11 +34,16 @@ import sys
 import reproduction as rp
 
 
+# The rate these rows were measured with: configs/default.py's until issue 22 raised it to 4e-3
+# for its shorter main job (1,000 steps at batch 32; these rows train 3,000 at batch 8).
+_LR = ('--config.optim.learning_rate=2e-3',)
+
+
 def rows(scale: rp.Scale) -> list[rp.Row]:
   return [
-      rp.Row('single frame (order-blind)', 'configs/single_frame.py', scale.model('single_frame'),
+      rp.Row('single frame (order-blind)', 'configs/single_frame.py', scale.model('single_frame') + _LR,
              {'UCF-101': 67.37}),
-      rp.Row('LRCN', 'configs/default.py', scale.model('lrcn'), {'UCF-101': 68.20}),
+      rp.Row('LRCN', 'configs/default.py', scale.model('lrcn') + _LR, {'UCF-101': 68.20}),
   ]
 
 
