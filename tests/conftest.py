@@ -20,6 +20,9 @@ os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0.2'
 # Tests check what is computed, not how fast: XLA's optimisation passes cost more compile time
 # on these tiny models than they save in run time (the benchmarks in experiments/ keep them on).
 os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')
+# Nor the huge pages `python -m vidjax.main` trains with (vidjax/allocator.py): they pay off over
+# many steps, and these runs are a few steps each (test_allocator.py turns them back on).
+os.environ.setdefault('VIDJAX_HUGEPAGES', '0')
 
 import pathlib  # noqa: E402
 

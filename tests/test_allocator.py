@@ -27,11 +27,16 @@ def test_not_where_it_cannot_help(monkeypatch):
   assert allocator.environment_with_huge_pages({}) is None
 
 
+def test_only_training_runs_reexec():
+  assert allocator.trains(['--config', 'c.py']) and allocator.trains(['--mode=train'])
+  assert not allocator.trains(['--mode', 'evaluate']) and not allocator.trains(['--mode=predict'])
+
+
 def test_reexec_keeps_the_pid_the_arguments_and_the_streams():
   code = ('import os, sys; from vidjax import allocator; pid = os.getpid(); '
           'allocator.reexec_with_huge_pages(); '
           'print(pid, os.environ.get("GLIBC_TUNABLES", ""), sys.argv[1:])')
-  env = {**os.environ, 'GLIBC_TUNABLES': ''}
+  env = {**os.environ, 'GLIBC_TUNABLES': '', 'VIDJAX_HUGEPAGES': '1'}
   process = subprocess.Popen([sys.executable, '-c', code, 'a', '--b=1'], env=env,
                              stdout=subprocess.PIPE, text=True)
   out = process.communicate(timeout=60)[0].split(' ', 2)

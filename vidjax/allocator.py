@@ -11,9 +11,11 @@ runs 1.2x faster end to end, with bit-identical results (README: Performance).
 
 glibc reads tunables only when a process starts, so `main` re-executes the
 same command once with the tunable added (same PID, same arguments and
-streams). Nothing happens where it cannot help: not Linux/glibc, glibc older
-than 2.35, transparent huge pages set to 'never', the tunable already given,
-or VIDJAX_HUGEPAGES=0.
+streams). Only to train: short, compile-bound processes came out slower with
+it (the test suite's `python -m vidjax.main` runs by about a quarter, so
+tests/conftest.py turns it off). Nothing happens where it cannot help
+either: not Linux/glibc, glibc older than 2.35, transparent huge pages set to
+'never', the tunable already given, or VIDJAX_HUGEPAGES=0.
 """
 from __future__ import annotations
 
@@ -56,10 +58,22 @@ def environment_with_huge_pages(environ=None) -> dict[str, str] | None:
   return environ
 
 
+def trains(argv: list[str]) -> bool:
+  """Whether main's arguments ask for --mode train (the default)."""
+  mode = 'train'
+  for i, arg in enumerate(argv):
+    if arg.startswith('--mode='):
+      mode = arg[len('--mode='):]
+    elif arg == '--mode' and i + 1 < len(argv):
+      mode = argv[i + 1]
+  return mode == 'train'
+
+
 def reexec_with_huge_pages() -> None:
-  """Replaces this process by the same command with the tunable set; returns where it cannot."""
+  """Replaces this process by the same command with the tunable set, when it trains; returns
+  where it does not."""
   environ = environment_with_huge_pages()
-  if environ is None:
+  if environ is None or not trains(sys.argv[1:]):
     return
   sys.stdout.flush()
   sys.stderr.flush()
