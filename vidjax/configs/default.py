@@ -84,6 +84,9 @@ def get_config():
   config.data.std = (0.25, 0.25, 0.25)
   config.data.num_workers = -1  # Decoding processes; -1 = cores - 1, 0 = in the main process.
   config.data.decode_threads = 1  # decord's num_threads per clip.
+  # Training keeps whole decoded videos in memory, up to this many MiB shared by the decode
+  # workers, so a small dataset's later epochs decode nothing (data/frame_cache.py); 0 = off.
+  config.data.decoded_cache_mb = 1024
   config.data.read_threads = 2  # Clips each worker (or the main process, with 0 workers) decodes at once.
   config.data.decode_timeout_s = 60.0  # A slower decode counts as a failed video; 0 = no limit.
   config.data.max_failed_fraction = 0.05  # Stop if more of a split fails to decode.

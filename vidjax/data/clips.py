@@ -13,32 +13,68 @@ from typing import Any
 
 import numpy as np
 
-from vidjax.data import decode, decode_images, transforms
+from vidjax.data import decode, decode_images, decode_pyav, transforms
 from vidjax.data.clip_spec import ClipSpec, eval_indices, train_indices
+from vidjax.data.decode_checks import check_indices
+from vidjax.data.frame_cache import FrameCache
 from vidjax.data.records import ClipInfo, NoTargets, Record, Targets
 
 
-def _read(spec: ClipSpec, record: Record, sample, short_side: int,
-          crop: str) -> tuple[np.ndarray, np.ndarray, int]:
+def _frame_bytes(path: str, size: dict) -> int:
+  """Bytes of one decoded frame at `size` (height and width, or a short side, or native)."""
+  if size.get('height'):
+    height, width = size['height'], size['width']
+  else:
+    height, width = decode_pyav.native_size(path)
+    if size.get('short_side'):
+      height, width = decode.short_side_size(height, width, size['short_side'])
+  return height * width * 3
+
+
+def _read(spec: ClipSpec, record: Record, sample, short_side: int, crop: str,
+          cache: FrameCache | None = None) -> tuple[np.ndarray, np.ndarray, int]:
   """(frames at the size the crop mode wants, their indices, the video's frame count).
 
   A record whose annotation lists 'frame_files' (detection layouts: a folder
-  of frames, or one image) is read from those images, any other from its video file.
+  of frames, or one image) is read from those images, any other from its video
+  file, or from `cache` (frame_cache.py), which it fills with whole videos.
   """
   if crop == 'none':
     size = dict(height=spec.height, width=spec.width)
   else:
     size = dict(short_side=short_side or None)
+  files = record.annotation.get('frame_files')
+  key = (record.path, size.get('height'), size.get('width'), size.get('short_side'))
+  if files is None and cache is not None and cache.get(key) is not None:
+    frames = cache.get(key)  # [N, H, W, 3]
+    indices = np.asarray(sample(len(frames)), dtype=np.int64)
+    check_indices(record.path, indices.reshape(-1), len(frames))
+    return frames[indices], indices, len(frames)
   seen = {}
 
   def counted(num_frames: int):
     seen['num_frames'] = num_frames
+    if (files is None and cache is not None
+        and cache.wants(key, num_frames * _frame_bytes(record.path, size))):
+      seen['whole'] = True
+      return np.arange(num_frames)
     return sample(num_frames)
 
-  files = record.annotation.get('frame_files')
   read = decode.read_clip if files is None else decode_images.read_clip
-  frames, indices = read(record.path if files is None else files, counted,
-                         num_threads=spec.decode_threads, timeout_s=spec.timeout_s or None, **size)
+  try:
+    frames, indices = read(record.path if files is None else files, counted,
+                           num_threads=spec.decode_threads, timeout_s=spec.timeout_s or None,
+                           **size)
+  except decode.DecodeError:
+    if not seen.get('whole'):
+      raise
+    cache.unreadable(key)  # Damage past the sampled frames, maybe: read just those.
+    return _read(spec, record, sample, short_side, crop, cache)
+  if seen.get('whole'):
+    cache.put(key, frames)
+    indices = np.asarray(sample(len(frames)), dtype=np.int64)
+    check_indices(record.path, indices.reshape(-1), len(frames))
+    frames = frames[indices]
   return frames, indices, seen['num_frames']
 
 
@@ -59,6 +95,7 @@ class TrainClip:
   """
   spec: ClipSpec
   targets: Targets = NoTargets()
+  cache: FrameCache | None = None  # Whole decoded videos, this worker's (frame_cache.py).
 
   def __call__(self, item: tuple[int, Record], rng: np.random.Generator) -> dict:
     _, record = item
@@ -73,7 +110,7 @@ class TrainClip:
       return start + train_indices(spec, sample_rng, max(end - start, 1))
     try:
       clip, indices, num_video_frames = _read(
-          spec, record, sample, spec.train_short_side, spec.train_crop)  # [T, h, w, 3]
+          spec, record, sample, spec.train_short_side, spec.train_crop, self.cache)  # [T, h, w, 3]
     except decode.DecodeError as e:
       return {'error': e.reason, 'path': record.path}
     if spec.train_crop == 'random_resized':

@@ -37,6 +37,7 @@ from vidjax.data.clip_spec import ClipSpec, views_per_video  # noqa: F401  (re-e
 from vidjax.data.clips import EvalViews, TrainClip
 from vidjax.data.failures import DataError, FailureCounter  # noqa: F401  (re-exported)
 from vidjax.data.failures import as_worker_death
+from vidjax.data.frame_cache import FrameCache
 from vidjax.data.workers import init_decode_worker
 from vidjax.data.records import Record, Targets
 from vidjax.errors import UserError
@@ -288,7 +289,10 @@ def train_dataset(records: Sequence[Record], data, *, batch_size: int, seed: int
   # An epoch summary from process 0 (about its share of an epoch); the other
   # processes report failures only as they happen.
   failures.epoch_size = max(1, len(records) // process_count) if process_index == 0 else 0
-  return TrainBatches(records, TrainClip(spec, targets), seed, batch_size=batch_size,
+  workers = _workers(data.num_workers)
+  cache = (FrameCache(data.decoded_cache_mb * 2**20 // max(workers, 1))
+           if data.decoded_cache_mb > 0 else None)  # The budget is shared by the workers.
+  return TrainBatches(records, TrainClip(spec, targets, cache), seed, batch_size=batch_size,
                       failures=failures, batch_fn=batch_fn, process_index=process_index,
                       process_count=process_count, workers=data.num_workers,
                       read_threads=data.read_threads)

@@ -35,7 +35,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from vidjax.models.conv_stem import ConvStem
 from vidjax.models.layers import as_dtype, pair
+from vidjax.models.position_init import POSITION_INITS, initializer
 # EncoderBlock and FactorizedBlock are re-exported: they were defined here before.
 from vidjax.models.space_time_blocks import (Encoder, EncoderBlock, FactorizedBlock,  # noqa: F401
                                              FactorizedEncoder)
@@ -86,6 +88,8 @@ class SpaceTimeTransformer(nn.Module):
   pooling: str = 'cls'
   time_embedding: bool | None = None
   position_embedding: str = 'separable'  # separable (space + time) | space_time
+  position_init: str = 'normal'  # normal (std 0.02, timm) | sincos: see position_init.py
+  stem: str = 'patch'  # patch (one strided conv) | conv (conv_stem.py: 3x3 convs, per frame)
   temporal_fc: bool = False
   dropout: float = 0.0
   stochastic_depth: float = 0.0
@@ -100,6 +104,10 @@ class SpaceTimeTransformer(nn.Module):
       raise ValueError(f"attention must be one of {ATTENTIONS}, got '{self.attention}'")
     if self.pooling not in ('cls', 'mean'):
       raise ValueError(f"pooling must be 'cls' or 'mean', got '{self.pooling}'")
+    if self.stem not in ('patch', 'conv'):
+      raise ValueError(f"stem must be 'patch' or 'conv', got {self.stem!r}")
+    if self.position_init not in POSITION_INITS:
+      raise ValueError(f'position_init must be one of {POSITION_INITS}, got {self.position_init!r}')
     if self.position_embedding not in POSITION_EMBEDDINGS:
       raise ValueError(f'position_embedding must be one of {POSITION_EMBEDDINGS}, '
                        f"got '{self.position_embedding}'")
@@ -145,17 +153,24 @@ class SpaceTimeTransformer(nn.Module):
 
     # Tubelet embedding: a strided 3D conv; tubelet_size=1 is a 2D patch embedding.
     kernel = (self.tubelet_size, ph, pw)
-    x = nn.Conv(d, kernel, strides=kernel, padding='VALID', dtype=dtype,
-                param_dtype=param_dtype, name='patch_embedding')(video)  # [B, T', h, w, D]
-    t, n = x.shape[1], x.shape[2] * x.shape[3]
-    x = x.reshape(b, t, n, d).astype(jnp.float32)  # [B, T', N, D]
-    if self.position_embedding == 'space_time':
-      x = x + self.param('space_time_embedding', _EMBED_INIT, (1, t, n, d), param_dtype)
+    if self.stem == 'conv':
+      if self.tubelet_size != 1:
+        raise ValueError("stem='conv' embeds frames one by one: set tubelet_size=1")
+      x = ConvStem(d, (ph, pw), dtype, param_dtype, name='stem')(video)  # [B, T, h, w, D]
     else:
-      x = x + self.param('space_embedding', _EMBED_INIT, (1, 1, n, d), param_dtype)
+      x = nn.Conv(d, kernel, strides=kernel, padding='VALID', dtype=dtype,
+                  param_dtype=param_dtype, name='patch_embedding')(video)  # [B, T', h, w, D]
+    t, grid = x.shape[1], x.shape[2:4]
+    n = grid[0] * grid[1]
+    x = x.reshape(b, t, n, d).astype(jnp.float32)  # [B, T', N, D]
+    position_init = initializer(self.position_init, grid)
+    if self.position_embedding == 'space_time':
+      x = x + self.param('space_time_embedding', position_init, (1, t, n, d), param_dtype)
+    else:
+      x = x + self.param('space_embedding', position_init, (1, 1, n, d), param_dtype)
     time_embedding = None
     if self.uses_time_embedding:
-      time_embedding = self.param('time_embedding', _EMBED_INIT, (1, t, 1, d), param_dtype)
+      time_embedding = self.param('time_embedding', position_init, (1, t, 1, d), param_dtype)
     dropout = nn.Dropout(self.dropout, deterministic=not train)
 
     if self.attention == 'factorized_encoder':
@@ -213,6 +228,8 @@ def default_config() -> ml_collections.ConfigDict:
       pooling='cls',  # cls | mean
       time_embedding=None,  # None: none for space_only (order-blind), learned otherwise.
       position_embedding='separable',  # separable (space + time) | space_time (one per token)
+      position_init='normal',  # normal (std 0.02, as timm) | sincos (see models/position_init.py)
+      stem='patch',  # patch (one strided conv, ViT) | conv (3x3 convs per frame, Xiao et al. 2021)
       temporal_fc=False,  # The official TimeSformer's linear after temporal attention (divided).
       dropout=0.0, stochastic_depth=0.0,
       attention_implementation=None,  # None = XLA's choice; 'cudnn' for flash attention on GPU.

@@ -92,8 +92,8 @@ def source_shape(source: dict[str, Source]) -> dict[str, int]:
 
 def check_compatible(source: dict[str, Source], model, approximate_gelu: bool):
   """A one-line error naming the config key to set when the target cannot hold the source."""
-  want = dict(source_shape(source), approximate_gelu=approximate_gelu)
-  have = dict(hidden_size=model.hidden_size, num_heads=model.num_heads,
+  want = dict(source_shape(source), approximate_gelu=approximate_gelu, stem='patch')
+  have = dict(stem=model.stem, hidden_size=model.hidden_size, num_heads=model.num_heads,
               num_layers=model.num_layers, mlp_dim=model.mlp_dim,
               patch_size=tuple(np.broadcast_to(model.patch_size, 2).tolist()),
               approximate_gelu=model.approximate_gelu, pooling=model.pooling)

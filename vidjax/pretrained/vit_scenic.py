@@ -163,7 +163,7 @@ def check_compatible(source: dict[str, vit.Source], model):
                 approximate_gelu=True)
     have = {key: getattr(model, key) for key in want}
     have['patch_size'] = tuple(np.broadcast_to(model.patch_size, 2).tolist())
-    _check_settings(want, have)
+    _check_settings(dict(want, stem='patch'), dict(have, stem=model.stem))
     return
   if _depth(source, 'spatial') == 0 or _depth(source, 'temporal') == 0:
     raise MappingError('the checkpoint lacks a spatial or temporal encoder block_0; use a '
@@ -185,7 +185,7 @@ def check_compatible(source: dict[str, vit.Source], model):
               patch_size=tuple(np.broadcast_to(model.patch_size, 2).tolist()),
               approximate_gelu=model.approximate_gelu, pooling=model.pooling,
               time_embedding=model.uses_time_embedding)
-  _check_settings(want, have)
+  _check_settings(dict(want, stem='patch'), dict(have, stem=model.stem))
 
 
 def _check_settings(want, have):
