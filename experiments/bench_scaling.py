@@ -37,7 +37,8 @@ _STA = 'model.space_time_attention.'
 
 def base_overrides(width: int = 192, layers: int = 4, heads: int = 3, patch: int = 16) -> tuple:
   return (f'{_STA}hidden_size={width}', f'{_STA}num_layers={layers}', f'{_STA}num_heads={heads}',
-          f'{_STA}mlp_dim={4 * width}', f'{_STA}patch_size={patch}', f'{_STA}tubelet_size=1')
+          f'{_STA}mlp_dim={4 * width}', f'{_STA}patch_size={patch}', f'{_STA}tubelet_size=1',
+          f'{_STA}stem=patch')
 
 
 def case(pattern: str, frames: int, size: int, batch: int = BATCH, model=None) -> bench_step.Case:

@@ -67,7 +67,8 @@ MODELS = {
          '--config.model.space_time_attention.mlp_dim=256',
          # Its figures' recipe (before issue 18): a CLS token, noise-started positions.
          '--config.model.space_time_attention.pooling=cls',
-         '--config.model.space_time_attention.position_init=normal'),
+         '--config.model.space_time_attention.position_init=normal',
+         '--config.model.space_time_attention.stem=patch'),
         ('--config.model.name=space_time_attention',
          '--config.model.space_time_attention.attention=space_only'), 32, 1000),
 }

@@ -19,6 +19,8 @@ Runs are cached by (config, overrides, seed): a run found in any OUT/*.json
 (this table's or another's, e.g. joint attention on the temporal task, which
 the TimeSformer and ViViT tables share) is reused, and a table's JSON is
 rewritten after every run, so an interrupted table resumes where it stopped.
+The cache is read again before each run, so two tables run side by side share
+the runs either finishes first. `--tasks temporal` runs one task only.
 `--fresh` reruns everything. XLA's compilation cache ($JAX_COMPILATION_CACHE_DIR,
 by default under the temp dir) lets seeds 1 and 2 skip seed 0's compilations.
 
@@ -121,8 +123,10 @@ _VIT = dict(patch_size=8, tubelet_size=1, hidden_size=64, num_layers=2, num_head
 DEFAULT = Scale(steps=3000, batch=8, size=32, num_frames=8, frame_stride=2,
                 clips_per_class=(250, 25, 25), warmup_steps=50, log_every=100,
                 models={'space_time_attention': _VIT})
-QUICK = Scale(steps=10, batch=8, size=32, num_frames=4, frame_stride=2, clips_per_class=(4, 2, 2),
-              warmup_steps=2, log_every=5,
+# The smoke test's: every row and table in full form, at sizes where the time is the compiles.
+# 4 steps log twice, so the step time has an interval after the first (which compiles).
+QUICK = Scale(steps=4, batch=8, size=32, num_frames=4, frame_stride=2, clips_per_class=(2, 1, 1),
+              warmup_steps=1, log_every=2,
               models={'space_time_attention': dict(_VIT, hidden_size=16, num_layers=1, num_heads=2,
                                                    mlp_dim=32, num_temporal_layers=1),
                       'lrcn': dict(cnn_features=(8, 16), cnn_embed_dim=32, lstm_hidden_size=16),
@@ -508,6 +512,9 @@ def _parse(argv: Sequence[str] | None, table: Table) -> argparse.Namespace:
                       default=pathlib.Path(tempfile.gettempdir()) / 'vidjax_reproductions',
                       help='where the runs\' workdirs go')
   parser.add_argument('--fresh', action='store_true', help='rerun runs already in OUT/*.json')
+  parser.add_argument('--tasks', nargs='+', choices=[t.name for t in table.tasks],
+                      default=[t.name for t in table.tasks],
+                      help='run only these tasks (the table then holds only them, no findings)')
   parser.add_argument('--in_process', action='store_true',
                       help='run in this process, not a subprocess per run (implied by --quick)')
   return parser.parse_args(argv)
@@ -527,6 +534,9 @@ def main(table: Table, argv: Sequence[str] | None = None) -> int:
   if in_process and 'jax' not in sys.modules:  # Read by jax when it is imported.
     os.environ.update({k: v for k, v in env.items() if k not in os.environ})
   seeds = list(range(args.seeds))
+  if len(args.tasks) < len(table.tasks):  # The findings compare tasks: none for a part.
+    table = dataclasses.replace(table, tasks=tuple(t for t in table.tasks if t.name in args.tasks),
+                                findings=None)
   rows = table.rows(scale)
   command = shlex.join(['python', f'experiments/{table.name}.py',
                         *(sys.argv[1:] if argv is None else argv)])
@@ -576,6 +586,8 @@ def main(table: Table, argv: Sequence[str] | None = None) -> int:
                      f'--config.seed={seed}']
         key = run_key(row.config, overrides, seed, data_id)
         label = f'{row.name} / {task.name} / seed {seed}'
+        if not args.fresh:  # Read again: a table running beside this one may have made it.
+          cached = _cached_runs(out)
         if key in cached:
           record = cached[key]
           print(f'= {label}: reused from {record["computed_in"]}.json', flush=True)

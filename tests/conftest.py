@@ -165,3 +165,20 @@ def tiny_detection_run(tmp_path_factory):
   config = tiny_detection_config(root)
   final = train.train_and_evaluate(config, str(workdir))
   return root, workdir, config, first, final
+
+
+@pytest.fixture(scope='session')
+def frame_prediction_run(tmp_path_factory):
+  """(data root, workdir, final, console output) of one uninterrupted run of the tiny
+  frame-prediction config (tests/test_frame_prediction.py), trained once for the files that
+  read it. Tests must not change it; a file that writes into the workdir copies it."""
+  import contextlib
+  import io
+  from tests.test_frame_prediction import fp_config
+  from vidjax import train
+  root = tmp_path_factory.mktemp('moving_mnist')
+  workdir = tmp_path_factory.mktemp('frame_prediction')
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    final = train.train_and_evaluate(fp_config(root), workdir)
+  return root, workdir, final, out.getvalue()

@@ -6,6 +6,7 @@ to `checkpoints_broken/`. A step that truly cannot be read still is.
 """
 import logging
 import pathlib
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -26,12 +27,10 @@ def _listing(workdir: pathlib.Path) -> tuple[list[str], bool]:
 
 
 @pytest.fixture(scope='module')
-def adamw_workdir(tiny_actions_root, tmp_path_factory):
-  workdir = tmp_path_factory.mktemp('adamw')
-  result = vidjax('--config', 'configs/default.py', '--workdir', workdir,
-                  f'--config.data.root={tiny_actions_root}', *TINY, '--config.train.num_steps=4')
-  assert result.returncode == 0, result.stderr[-3000:]
-  return workdir
+def adamw_workdir(trained_workdir, tmp_path_factory):
+  """A copy of the session's 4-step run (adamw, the same TINY flags): a bug here must not
+  break the other tests of that workdir, and a copy costs no second training."""
+  return shutil.copytree(trained_workdir, tmp_path_factory.mktemp('adamw') / 'run')
 
 
 def test_evaluate_and_predict_with_another_optimizer_then_train_refuses(adamw_workdir,

@@ -9,9 +9,12 @@ from vidjax.pretrained import init_from, mapping
 
 
 def _convert(*args):
+  """`python -m vidjax.convert ARGS` in a bare environment, compiled as the tests compile
+  (conftest.py): XLA's optimisations only slow the model's one init down."""
   return subprocess.run([sys.executable, '-m', 'vidjax.convert', *args], cwd=REPO,
                         capture_output=True, text=True, timeout=300,
-                        env={'JAX_PLATFORMS': 'cpu', 'PATH': '', 'HOME': str(REPO)})
+                        env={'JAX_PLATFORMS': 'cpu', 'PATH': '', 'HOME': str(REPO),
+                             'JAX_DISABLE_MOST_OPTIMIZATIONS': '1'})
 
 
 def test_convert_a_workdir_then_refuse_to_overwrite(trained_workdir, tiny_actions_root, tmp_path):
@@ -97,7 +100,8 @@ def _published_cases(tmp_path):
   np.savez(missing, **vit)
   small_vit = ['model.space_time_attention.hidden_size=32', 'model.space_time_attention.mlp_dim=128',
                'model.space_time_attention.num_layers=2', 'model.space_time_attention.num_heads=4',
-               'model.space_time_attention.approximate_gelu=false', 'init.reinit_head=true']
+               'model.space_time_attention.approximate_gelu=false', 'init.reinit_head=true',
+               'model.space_time_attention.stem=patch', 'model.space_time_attention.pooling=cls']
   return [
       (tmp_path / 'missing.pth', [], 'does not exist'),
       (fixtures / 'resnet18_tiny.pth', [], "another architecture? model.name=space_time_attention"),

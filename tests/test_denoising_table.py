@@ -5,15 +5,14 @@ wrong: the baselines see the models' noise (our noisy row equals the
 trained run's results.json noisy PSNR). The numbers of a 4-step model mean
 nothing, so none is checked beyond that.
 """
+import contextlib
+import io
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
 from experiments import denoising_table as dt
-from tests.conftest import REPO
 
 
 def _table(text: str, heading: str) -> dict:
@@ -26,12 +25,20 @@ def _table(text: str, heading: str) -> dict:
 
 @pytest.fixture(scope='module')
 def quick(tmp_path_factory):
+  """`python experiments/denoising_table.py --quick`, run as `main` in this process (its
+  output captured): the model still trains in its own `python -m vidjax.main` (on one CPU
+  device, as the environment below says), so only a second import of jax is saved."""
   tmp = tmp_path_factory.mktemp('denoising_table')
-  env = {**os.environ, 'VIDJAX_CACHE': str(tmp / 'cache'), 'JAX_PLATFORMS': 'cpu',
-         'XLA_FLAGS': '--xla_backend_optimization_level=0', 'PYTHONUNBUFFERED': '1'}
-  done = subprocess.run([sys.executable, 'experiments/denoising_table.py', '--quick',
-                         '--workdir_root', str(tmp / 'runs'), '--out', str(tmp / 'out')],
-                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  argv = ['--quick', '--workdir_root', str(tmp / 'runs'), '--out', str(tmp / 'out')]
+  stdout, stderr = io.StringIO(), io.StringIO()
+  with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(stdout), \
+      contextlib.redirect_stderr(stderr):
+    for key, value in {'VIDJAX_CACHE': str(tmp / 'cache'), 'JAX_PLATFORMS': 'cpu',
+                       'XLA_FLAGS': '--xla_backend_optimization_level=0',
+                       'PYTHONUNBUFFERED': '1'}.items():
+      env.setenv(key, value)
+    code = dt.main(argv)
+  done = subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
   assert done.returncode == 0, done.stderr[-4000:]
   text = (tmp / 'out' / 'denoising_table.md').read_text()
   doc = json.loads((tmp / 'out' / 'denoising_table.json').read_text())

@@ -6,13 +6,13 @@ stand for both, so only the table's plumbing is checked here, never a
 result. Training a row goes through `reproduction.run`, which
 tests/test_reproductions.py runs in a subprocess.
 """
+import contextlib
+import io
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -32,16 +32,17 @@ def _table(text: str, heading: str) -> dict:
 
 
 def _invoke(tmp, root, *args):
-  env = {**os.environ, 'VIDJAX_CACHE': str(tmp / 'cache'), 'JAX_PLATFORMS': 'cpu',
-         'XLA_FLAGS': '--xla_backend_optimization_level=0', 'PYTHONUNBUFFERED': '1'}
+  """`python experiments/detection_table.py ARGS`, run as `main(ARGS)` in this process with its
+  stdout and stderr captured: these tests only reuse rows, so a subprocess would only import jax
+  again."""
   overrides = [a for o in [f'data.root={root}', *TINY_DETECTION]
                for a in ('--override', o)]
-  start = time.time()
-  done = subprocess.run([sys.executable, 'experiments/detection_table.py', '--workdir_root',
-                         str(tmp / 'runs'), '--out', str(tmp / 'out'), *overrides, *args],
-                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-  assert done.returncode == 0, done.stderr[-4000:]
-  return done, time.time() - start
+  argv = ['--workdir_root', str(tmp / 'runs'), '--out', str(tmp / 'out'), *overrides, *args]
+  stdout, stderr = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+    code = detection_table.main(argv)
+  assert code == 0, stderr.getvalue()[-4000:]
+  return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture(scope='module')
@@ -51,7 +52,7 @@ def tables(tmp_path_factory, tiny_detection_run):
   for row in detection_table.ROWS:
     shutil.copytree(trained, tmp / 'runs' / row.key)
   mtime = (tmp / 'runs' / 'single_frame' / 'results.json').stat().st_mtime
-  done, _ = _invoke(tmp, root, '--reuse')
+  done = _invoke(tmp, root, '--reuse')
   return tmp, done, mtime
 
 

@@ -41,20 +41,15 @@ def fp_flags(root) -> list[str]:
 
 
 @pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
-  return tmp_path_factory.mktemp('moving_mnist')
+def data_root(frame_prediction_run):
+  return frame_prediction_run[0]
 
 
 @pytest.fixture(scope='module')
-def trained(data_root, tmp_path_factory):
-  """One uninterrupted run: (config, workdir, final, console output)."""
-  import contextlib
-  import io
-  workdir = tmp_path_factory.mktemp('straight')
-  out = io.StringIO()
-  with contextlib.redirect_stdout(out):
-    final = train.train_and_evaluate(fp_config(data_root), workdir)
-  return fp_config(data_root), workdir, final, out.getvalue()
+def trained(frame_prediction_run):
+  """One uninterrupted run (the session's, conftest.py): (config, workdir, final, console output)."""
+  root, workdir, final, out = frame_prediction_run
+  return fp_config(root), workdir, final, out
 
 
 def _losses(workdir):

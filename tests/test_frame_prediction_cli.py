@@ -1,7 +1,5 @@
 """Frame prediction from the command line: --mode predict on .npy and mp4 (unreadable files
 skipped and listed), --mode evaluate."""
-import contextlib
-import io
 import json
 import shutil
 
@@ -10,7 +8,7 @@ import pytest
 
 from tests.conftest import run_vidjax
 from tests.test_frame_prediction import fp_config, fp_flags
-from vidjax import predict, train
+from vidjax import predict
 from vidjax.data import decode
 from vidjax.data.moving_mnist import MovingMNISTSource
 from vidjax.data.synthetic_actions import write_mp4
@@ -18,12 +16,11 @@ from vidjax.errors import UserError
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-  root = tmp_path_factory.mktemp('moving_mnist')
-  workdir = tmp_path_factory.mktemp('run')
-  with contextlib.redirect_stdout(io.StringIO()):
-    train.train_and_evaluate(fp_config(root), workdir)
-  return root, workdir
+def trained(frame_prediction_run, tmp_path_factory):
+  """(data root, workdir): a copy of the session's run (conftest.py), as these tests write
+  predictions and evaluations into it."""
+  root, workdir, *_ = frame_prediction_run
+  return root, shutil.copytree(workdir, tmp_path_factory.mktemp('cli') / 'run')
 
 
 def test_predict_writes_mp4_and_strip_for_npy_and_mp4(trained, tmp_path):

@@ -1,6 +1,6 @@
 """The table reproductions' --quick: each script end to end, and the form of what it writes.
 
-What they check is the plumbing, not the numbers (10 steps of tiny models mean
+What they check is the plumbing, not the numbers (4 steps of tiny models mean
 nothing): a row per model and task with 2 seeds (`--seeds 2`: enough for a
 mean, a std and a min-max; the tables themselves run more), the paper's
 number named by the paper's dataset, the protocol and hardware lines, every
@@ -91,8 +91,9 @@ def test_markdown_states_protocol_hardware_and_the_papers_datasets(quick_tables,
   papers, models = TABLES[name]
   lines = text.splitlines()
   protocol = next(line for line in lines if line.startswith('**Protocol.** '))
-  for words in ('4 frames at stride 2', '32x32', 'clip-level = video-level', '10 steps at batch 8',
-                'QUICK SMOKE TEST'):
+  quick = reproduction.QUICK
+  for words in ('4 frames at stride 2', '32x32', 'clip-level = video-level',
+                f'{quick.steps} steps at batch {quick.batch}', 'QUICK SMOKE TEST'):
     assert words in protocol, words
   hardware = next(line for line in lines if line.startswith('**Hardware.** '))
   assert f'{os.cpu_count()} cores' in hardware and 'load average' in hardware

@@ -12,7 +12,8 @@ from vidjax.pretrained import init_from, mapping
 
 SMALL = ['model.space_time_attention.hidden_size=16', 'model.space_time_attention.num_heads=2',
          'model.space_time_attention.mlp_dim=32', 'model.space_time_attention.num_layers=2',
-         'data.height=16', 'data.width=16', 'data.num_frames=3']
+         'data.height=16', 'data.width=16', 'data.num_frames=3',
+         'model.space_time_attention.stem=patch']  # The image model's patch embedding.
 
 
 def _image_model_folder(tmp_path, num_classes=12):

@@ -48,6 +48,7 @@ def get_config(pattern: str = 'divided'):
   # last block's temporal attention, after its spatial one, could never reach it).
   vit.pooling = 'mean'
   vit.position_init = 'sincos'
+  vit.stem = 'conv'
   config.optim.learning_rate = 1e-3
   config.train.batch_size = 8
   config.train.num_steps = 3000
