@@ -13,9 +13,8 @@ the two are byte-identical, file by file. A recipe passes when every run's test
 top-1 is within 5 points of the mean of its runs (the bar of issue 18); the
 train loss at steps 500 / 1,000 / 1,500 shows when each run left chance (ln 12
 = 2.48). Writes OUT/attention_recipe.{md,json}. A run is found, not rerun, when
-any table in OUT holds the same config, seed and data (cache a's runs of the
-shipped recipe are the timesformer_table1 / vivit_table2 temporal runs), so an
-interrupted sweep resumes.
+any table in OUT holds the same config, seed and data (e.g. a table's), so an
+interrupted sweep resumes; `--report` runs nothing and tabulates what is recorded.
 """
 from __future__ import annotations
 
@@ -34,20 +33,20 @@ import reproduction as rp
 CONFIG = 'configs/space_time_attention.py'
 _VIT = '--config.model.space_time_attention.'
 # name: (overrides on top of the pattern's config as it ships and the tables' scale, why)
-RECIPES = {
+RECIPES = {  # Each names all three settings, so a run's key does not move with the config.
     'before': ((f'{_VIT}stem=patch', f'{_VIT}position_init=normal', f'{_VIT}pooling=cls'),
-               'the configs before issue 18: a ViT patch embedding (one strided conv), '
-               'learned position embeddings started as noise of std 0.02 (timm), a CLS token'),
-    'sincos': ((f'{_VIT}stem=patch', f'{_VIT}pooling=cls'),
+               'the configs as they ship: a ViT patch embedding (one strided conv), learned '
+               'position embeddings started as noise of std 0.02 (timm), a CLS token'),
+    'sincos': ((f'{_VIT}stem=patch', f'{_VIT}position_init=sincos', f'{_VIT}pooling=cls'),
                'position embeddings started as sines and cosines of the position '
                '(models/position_init.py)'),
-    'sincos_gap': ((f'{_VIT}stem=patch',),
+    'sincos_gap': ((f'{_VIT}stem=patch', f'{_VIT}position_init=sincos', f'{_VIT}pooling=mean'),
                    'and the classifier reads the mean of the output tokens (global average '
                    'pooling) instead of a CLS token, as big_vision\'s plain ViT (Beyer et al. '
                    '2022)'),
-    'shipped': ((), 'and a convolutional stem (3x3 stride-2 convs per frame, then a 1x1; '
-                    'models/conv_stem.py; Xiao et al. 2021) in place of the patch embedding: '
-                    'the configs as they ship'),
+    'conv_sincos_gap': ((f'{_VIT}stem=conv', f'{_VIT}position_init=sincos', f'{_VIT}pooling=mean'),
+                        'and a convolutional stem (3x3 stride-2 convs per frame, then a 1x1; '
+                        'models/conv_stem.py; Xiao et al. 2021) in place of the patch embedding'),
 }
 LOSS_STEPS = (500, 1000, 1500)  # Train loss here says when a run took off (chance: ln 12 = 2.48).
 BAR = 0.05  # Every run within 5 points of the recipe's mean.
@@ -105,7 +104,7 @@ def markdown(results: dict, digests: dict, command: str, hardware: str, scale: r
       f'Scale: {scale.size}x{scale.size}, {scale.num_frames} frames, {scale.steps} steps at batch '
       f'{scale.batch}. A recipe passes when every run is within {100 * BAR:.0f} points of its mean.',
       '', '| recipe | pattern | runs | test top-1 %, mean ± std | min-max | largest distance '
-      'from the mean | passes | train step (median) | per run (seed/cache) | train loss at steps '
+      'from the mean | passes (5+ runs) | train step (median) | per run (seed/cache) | train loss at steps '
       + ' / '.join(map(str, LOSS_STEPS)) + ', per run |', '|---|---|---|---|---|---|---|---|---|---|']
   for (recipe, pattern), r in results.items():
     s = r['summary']
@@ -117,7 +116,7 @@ def markdown(results: dict, digests: dict, command: str, hardware: str, scale: r
                                 for step in LOSS_STEPS) for run in r['runs'])
     lines.append(f"| {recipe} | {pattern} | {s['n']} | {100 * s['mean']:.1f} ± {100 * s['std']:.1f}"
                  f" | {100 * s['min']:.1f}-{100 * s['max']:.1f} | {100 * s['max_deviation']:.1f} | "
-                 f"{'yes' if s['passes'] else 'no'} | {step} | {per_run} | {losses} |")
+                 f"{('yes' if s['passes'] else 'no') if s['n'] >= 5 else 'no' if not s['passes'] else '-'} | {step} | {per_run} | {losses} |")
   lines += ['', 'Recipes:', ''] + [f'- `{name}`: {why}; overrides `{" ".join(o) or "(none)"}`'
                                    for name, (o, why) in RECIPES.items()]
   lines += ['', f'Hardware: {hardware}.', '']
@@ -137,6 +136,8 @@ def main(argv=None) -> int:
   parser.add_argument('--workdir', type=pathlib.Path,
                       default=pathlib.Path(tempfile.gettempdir()) / 'vidjax_recipe_runs')
   parser.add_argument('--quick', action='store_true', help='tiny data, models and steps')
+  parser.add_argument('--report', action='store_true',
+                      help='run nothing: write the tables of the runs already recorded')
   args = parser.parse_args(argv)
   scale = rp.QUICK if args.quick else rp.DEFAULT
   out = args.out or (args.workdir / 'quick' if args.quick else rp.RESULTS)
@@ -163,6 +164,8 @@ def main(argv=None) -> int:
           found = rp._cached_runs(out)  # Any table's run of the same config, seed and data.
           if key in found:
             record = found[key]
+          elif args.report:
+            continue
           else:
             print(f'{recipe} / {pattern} / seed {seed} / cache {cache}', flush=True)
             record = {**rp.run(config, overrides, args.workdir / key, in_process=args.quick,
@@ -184,7 +187,7 @@ def main(argv=None) -> int:
         results[(recipe, pattern)] = {'runs': runs, 'summary': summarise(
             [r['test_top1'] for r in runs])}
   command = 'python experiments/attention_recipe.py ' + ' '.join(argv or sys.argv[1:])
-  hardware = rp.hardware([r for r in mine if 'load_average' in r], {})[1]
+  hardware = rp.hardware([r for r in mine if r.get('load_average') is not None], {})[1]
   text = markdown(results, digests, command.strip(), hardware, scale)
   (out / 'attention_recipe.md').write_text(text)
   record_path.write_text(json.dumps({

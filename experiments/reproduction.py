@@ -587,7 +587,7 @@ def main(table: Table, argv: Sequence[str] | None = None) -> int:
         key = run_key(row.config, overrides, seed, data_id)
         label = f'{row.name} / {task.name} / seed {seed}'
         if not args.fresh:  # Read again: a table running beside this one may have made it.
-          cached = _cached_runs(out)
+          cached.update(_cached_runs(out))
         if key in cached:
           record = cached[key]
           print(f'= {label}: reused from {record["computed_in"]}.json', flush=True)
