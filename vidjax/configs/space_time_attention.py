@@ -21,8 +21,9 @@ embeddings started as noise of std 0.02, a CLS token), whose take-off step
 moves with the seed. The candidates are options here
 (`model.space_time_attention.stem=conv`, `position_init=sincos`,
 `pooling=mean`); experiments/attention_recipe.py measures them (README, Model
-zoo): with all three, divided reached 0.90 on 2 seeds of 2, joint 0.88-0.90 on
-4 of 5, but the factorised encoder's first seed stayed at chance.
+zoo): with all three, divided reached 0.90 on 2 seeds of 2 and joint 0.88-0.90
+on 3 of 5 (0.72, 0.21 on the others), but the factorised encoder's first seed
+stayed at chance.
 """
 from vidjax.configs import default
 
