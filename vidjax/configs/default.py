@@ -11,7 +11,7 @@ common keys are declared here; each model family's block beside its module
 MNIST's beside its generator (vidjax/data/moving_mnist.py).
 
 Expected (2 CPU cores, see README): dataset generation plus training in
-about 5 minutes, test top-1 >= 0.9: 1,000 steps at a peak rate of 4e-3
+about 7 minutes (407 s, README), test top-1 >= 0.9: 1,000 steps at a peak rate of 4e-3
 (until issue 22, 1,500 at 2e-3, which took twice as long for 0.91).
 """
 import ml_collections

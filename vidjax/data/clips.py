@@ -45,11 +45,15 @@ def _read(spec: ClipSpec, record: Record, sample, short_side: int, crop: str,
     size = dict(short_side=short_side or None)
   files = record.annotation.get('frame_files')
   key = (record.path, size.get('height'), size.get('width'), size.get('short_side'))
-  if files is None and cache is not None and cache.get(key) is not None:
-    frames = cache.get(key)  # [N, H, W, 3]
+
+  def from_whole(frames):  # [N, H, W, 3], all of a video -> the sampled frames
     indices = np.asarray(sample(len(frames)), dtype=np.int64)
     check_indices(record.path, indices.reshape(-1), len(frames))
     return frames[indices], indices, len(frames)
+
+  whole = cache.get(key) if files is None and cache is not None else None
+  if whole is not None:
+    return from_whole(whole)
   seen = {}
 
   def counted(num_frames: int):
@@ -72,9 +76,7 @@ def _read(spec: ClipSpec, record: Record, sample, short_side: int, crop: str,
     return _read(spec, record, sample, short_side, crop, cache)
   if seen.get('whole'):
     cache.put(key, frames)
-    indices = np.asarray(sample(len(frames)), dtype=np.int64)
-    check_indices(record.path, indices.reshape(-1), len(frames))
-    frames = frames[indices]
+    return from_whole(frames)
   return frames, indices, seen['num_frames']
 
 

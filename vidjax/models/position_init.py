@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 POSITION_INITS = ('normal', 'sincos')
-_NORMAL = nn.initializers.normal(stddev=0.02)
+NORMAL = nn.initializers.normal(stddev=0.02)  # timm's start, also for CLS tokens.
 
 
 def sincos_1d(positions: np.ndarray, dim: int) -> np.ndarray:
@@ -51,7 +51,7 @@ def initializer(kind: str, grid: tuple[int, int]):
   if kind not in POSITION_INITS:
     raise ValueError(f"position_init must be one of {POSITION_INITS}, got '{kind}'")
   if kind == 'normal':
-    return _NORMAL
+    return NORMAL
 
   def init(key, shape, dtype=jnp.float32):
     del key  # deterministic

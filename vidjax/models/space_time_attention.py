@@ -37,7 +37,7 @@ import ml_collections
 
 from vidjax.models.conv_stem import ConvStem
 from vidjax.models.layers import as_dtype, pair
-from vidjax.models.position_init import POSITION_INITS, initializer
+from vidjax.models.position_init import NORMAL, POSITION_INITS, initializer
 # EncoderBlock and FactorizedBlock are re-exported: they were defined here before.
 from vidjax.models.space_time_blocks import (Encoder, EncoderBlock, FactorizedBlock,  # noqa: F401
                                              FactorizedEncoder)
@@ -45,7 +45,6 @@ from vidjax.models.space_time_blocks import (Encoder, EncoderBlock, FactorizedBl
 ATTENTIONS = ('space_only', 'joint', 'divided', 'factorized_self_attention',
               'factorized_encoder')
 POSITION_EMBEDDINGS = ('separable', 'space_time')
-_EMBED_INIT = nn.initializers.normal(stddev=0.02)
 
 
 class SpaceTimeTransformer(nn.Module):
@@ -132,7 +131,7 @@ class SpaceTimeTransformer(nn.Module):
                    self.approximate_gelu, name=name)
 
   def _cls(self, name, batch, lead=()):  # a learned token, broadcast to [B, *lead, 1, D]
-    token = self.param(name, _EMBED_INIT, (1, self.hidden_size),
+    token = self.param(name, NORMAL, (1, self.hidden_size),
                        as_dtype(self.param_dtype)).astype(jnp.float32)
     return jnp.broadcast_to(token, (batch, *lead, 1, self.hidden_size))
 

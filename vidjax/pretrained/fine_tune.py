@@ -32,9 +32,8 @@ from vidjax.errors import UserError
 FREEZE_CHOICES = ('none', 'backbone')
 FRAME_NETWORKS = ('cnn', 'backbone')  # The per-frame network's module name (models/cnn.py).
 _BLOCK = re.compile(r'(?:^|/)block_(\d+)(?:/|$)')
-_EMBEDDINGS = ('patch_embedding', 'stem', 'space_embedding', 'time_embedding', 'space_time_embedding',
-               'cls', 'spatial_cls',
-               'temporal_cls')
+_EMBEDDINGS = ('patch_embedding', 'stem', 'space_embedding', 'time_embedding',
+               'space_time_embedding', 'cls', 'spatial_cls', 'temporal_cls')
 
 
 def path_name(path) -> str:
