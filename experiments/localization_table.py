@@ -109,6 +109,8 @@ def main() -> None:
   parser.add_argument('--workdir', default='', help='runs go here (default: a temp dir)')
   parser.add_argument('--cache', default='', help='$VIDJAX_CACHE (default: a fresh temp dir)')
   parser.add_argument('--seed', type=int, default=0, help='config.seed of both trainings')
+  parser.add_argument('--backbone', action='append', default=[], metavar='--config.KEY=VALUE',
+                      help='an override of the backbone stage, to try a recipe (repeatable)')
   parser.add_argument('--out', default='', help='where the table goes (default: experiments/'
                       'results, or the workdir with --quick)')
   args = parser.parse_args()
@@ -120,7 +122,7 @@ def main() -> None:
   common = [*data, f'--config.extract.out_dir={features}', f'--config.seed={args.seed}',
             '--config.train.progress_bar=false']
   backbone = ['--config', 'configs/untrimmed_backbone.py', '--workdir', str(workdir / 'backbone'),
-              *common, *(QUICK_BACKBONE if args.quick else [])]
+              *common, *(QUICK_BACKBONE if args.quick else []), *args.backbone]
   detector_flags = [*data, f'--config.localization.features_dir={features}',
                     f'--config.seed={args.seed}',
                     f"--config.localization.backbone_workdir={workdir / 'backbone'}",
@@ -139,7 +141,8 @@ def main() -> None:
   backbone_results = json.loads((workdir / 'backbone' / 'results.json').read_text())
   results = {
       'command': 'python experiments/localization_table.py' + (' --quick' if args.quick else '')
-                 + (f' --seed {args.seed}' if args.seed else ''),
+                 + (f' --seed {args.seed}' if args.seed else '')
+                 + ''.join(f' --backbone={flag}' for flag in args.backbone),
       'seed': args.seed,
       'hardware': f'{os.cpu_count()} CPU cores',
       'detector': {'test': {**detector['test'], 'tious': detector['tious']},

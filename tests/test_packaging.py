@@ -10,7 +10,7 @@ from tests.conftest import REPO
 from vidjax import config as config_lib
 
 PYPROJECT = tomllib.loads((REPO / 'pyproject.toml').read_text())
-TEST_ONLY = {'pytest'}  # requirements.txt's pins that are not runtime dependencies.
+TEST_ONLY = {'pytest', 'pytest-xdist', 'execnet'}  # requirements.txt's pins that are not runtime dependencies.
 
 
 def _requirement_pins() -> list[str]:

@@ -41,3 +41,14 @@ def test_a_dataset_another_process_published_first(tmp_path, monkeypatch, theirs
     with pytest.raises(OSError, match='Directory not empty'):
       staging.publish(mine, root, lambda: False)
   assert (root / 'DONE').read_text() == 'theirs' and not mine.exists()
+
+
+def test_the_wanted_dataset_already_in_place_is_kept_for_its_readers(tmp_path):
+  root = tmp_path / 'data'
+  _fill(root, 'theirs')
+  inode = root.stat().st_ino
+  mine = staging.staging_dir(root)
+  _fill(mine, 'mine')
+  staging.publish(mine, root, lambda: (root / 'DONE').read_text() == 'theirs')
+  assert root.stat().st_ino == inode and (root / 'DONE').read_text() == 'theirs'
+  assert sorted(os.listdir(tmp_path)) == ['data']

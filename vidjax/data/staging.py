@@ -24,9 +24,13 @@ def staging_dir(root: pathlib.Path) -> pathlib.Path:
 def publish(staging: pathlib.Path, root: pathlib.Path, is_ours: Callable[[], bool]) -> None:
   """Renames the finished `staging` onto `root`, replacing what was there.
 
-  When another process put a dataset there in between, its copy is kept if
-  `is_ours()` says it is the wanted one; otherwise the rename's error stands.
+  When another process put the wanted dataset there first (`is_ours()`), its
+  copy is kept and ours dropped: its readers may already be reading it (two
+  test workers generating the same set). Otherwise the rename's error stands.
   """
+  if root.exists() and is_ours():
+    shutil.rmtree(staging, ignore_errors=True)
+    return
   stale = root.parent / f'.{root.name}.old-{os.getpid()}'
   if root.exists():
     os.rename(root, stale)  # A rename cannot replace a non-empty directory.
