@@ -27,6 +27,8 @@ import tempfile
 import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # `python experiments/x.py` puts experiments/ first, not the repo.
+  sys.path.insert(0, str(REPO))
 RESULTS = REPO / 'experiments' / 'results'
 ACTIONFORMER_THUMOS14 = {'0.3': 82.13, '0.4': 77.80, '0.5': 70.95, '0.6': 59.40, '0.7': 43.87,
                          'mean': 66.83}

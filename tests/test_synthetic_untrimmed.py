@@ -279,3 +279,14 @@ def test_classifier_spans_cover_instances_and_clips_stay_inside_them(tiny_root):
   clip = TrainClip(spec, LabelTargets())((0, record), np.random.default_rng(0))
   starts = [s for s in range(a, b) if np.array_equal(frames[s], clip['video'][0])]
   assert starts and a <= starts[0] <= max(b - 15, a)  # The 15 frames it spans lie inside.
+
+
+def test_the_backbone_trains_on_mirrored_clips_with_directions_swapped():
+  from vidjax import config as config_lib
+  from vidjax.data.flip_labels import flip_label_map
+  config = config_lib.load('configs/untrimmed_backbone.py')
+  assert config.data.flip and config.data.flip_label_map
+  names = [su.BACKGROUND, *su.CLASS_NAMES]  # clips/classes.txt: label 0 is idle.
+  swapped = {names[i]: names[j] for i, j in flip_label_map(names).items()}
+  assert swapped == {'move_right': 'move_left', 'move_left': 'move_right',
+                     'rotate_cw': 'rotate_ccw', 'rotate_ccw': 'rotate_cw'}
