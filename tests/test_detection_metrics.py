@@ -74,6 +74,24 @@ def test_a_box_at_iou_0_64_passes_three_of_the_ten_thresholds():
   assert result['AR100'] == pytest.approx(0.3)  # Recall 1 at 3 thresholds, 0 at 7.
 
 
+def test_a_wrong_label_costs_ap_that_the_class_agnostic_score_gives_back():
+  # Two cars; the detector finds both, at IoU 0.64 and 1, but calls the second a person.
+  # With classes: car has one tp of two (recall 1/2, precision 1): AP50 = 51 / 101; person has
+  # no ground truth (absent). As one class, both boxes are tps at IoU 0.50-0.60: AP 1 at those
+  # 3 thresholds, so AP50 = 1. At the 7 from 0.65 up, the first-ranked box is a fp: precision
+  # 1/2 at recall 1/2, AP = 51 * 1/2 / 101. mAP = (3 + 7 * 51 / 202) / 10.
+  gt = [_image([[0, 0, 10, 10], [20, 0, 30, 10]], [0, 0])]
+  pred = [_image([[0, 0, 8, 8], [20, 0, 30, 10]], [0, 1], [0.9, 0.8])]
+  result = _eval(gt, pred)
+  assert result['per_class_AP50'] == {'car': pytest.approx(51 / 101), 'person': None}
+  assert result['AP50'] == pytest.approx(51 / 101)
+  one = det.coco_eval(*det.class_agnostic(det.coco_ground_truth(gt, NAMES),
+                                          det.coco_results(pred)))
+  assert one['AP50'] == pytest.approx(1.0)
+  assert one['per_class_AP'] == {'object': pytest.approx((3 + 7 * 51 / 202) / 10)}
+  assert one['mAP'] == one['per_class_AP']['object']
+
+
 def test_a_higher_scored_false_positive_halves_precision():
   gt = [_image([[0, 0, 10, 10]], [0])]
   # By score: fp (no overlap, 0.9), tp (0.8). precision 0, 1/2; recall 0, 1. The envelope

@@ -83,6 +83,10 @@ def test_table_has_both_rows_and_agrees_with_its_json(tables):
     assert test[record['name']][column] == f"{record['test']['mAP']:.3f}"
     assert [p['step'] for p in record['curve']][-1] == 4
   assert 'COCO val2017' in text and 'MOT17 test' in text and 'ByteTrack' in text
+  per_class = _table(text, '## Per-class test AP50')
+  assert per_class['header'][-1] == 'any class'
+  for record in doc['rows']:
+    assert per_class[record['name']][-1] == f"{record['test']['agnostic_AP50']:.3f}"
   assert re.search(r'train/val/test 4/1/1 videos', text) and '7 classes' in text
   assert 'python -m vidjax.main --config configs/detection.py --workdir' in text
 
@@ -113,3 +117,26 @@ def test_target_checks_and_reuse_decision(tmp_path):
   assert detection_table.finished(tmp_path, config) is None  # Stopped early.
   (tmp_path / 'results.json').write_text(json.dumps({'task': 'detection', 'step': 7}))
   assert detection_table.finished(tmp_path, config)['step'] == 7
+
+
+
+def test_rescore_scores_a_reused_row_again_with_the_config_as_it_is_now(tmp_path,
+                                                                         tiny_detection_run):
+  """--rescore: the same weights through `--mode evaluate`, its evaluation.json in the table;
+  the boxes (mAP) stay the run's and results.json is not touched."""
+  root, trained, *_ = tiny_detection_run
+  tmp, workdir = tmp_path, tmp_path / 'runs' / 'single_frame'
+  shutil.copytree(trained, workdir)
+  before = json.loads((workdir / 'results.json').read_text())
+  with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()) as err:
+    detection_table.main(['--rescore', '--rows', 'single_frame'])
+  assert '--rescore scores reused rows again: give --reuse too' in err.getvalue()
+  done = _invoke(tmp, root, '--rows', 'single_frame', '--reuse', '--rescore',
+                 '--override', 'detection.track_class_aware=true')
+  assert 'scoring single_frame again' in done.stderr
+  (record,) = json.loads((tmp / 'out' / 'detection_table.json').read_text())['rows']
+  again = json.loads((workdir / 'evaluation.json').read_text())
+  assert record['rescored'] and record['test'] == again['test'] and record['eval'] == again['eval']
+  assert record['test']['mAP'] == pytest.approx(before['test']['mAP'], abs=1e-6)
+  assert json.loads((workdir / 'results.json').read_text()) == before
+  assert 'Scored again (--rescore)' in done.stdout

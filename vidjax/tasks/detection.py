@@ -52,6 +52,9 @@ def default_config() -> ml_collections.ConfigDict:
       track_new_thresh=0.6,
       track_match_thresh=0.8,
       track_buffer=30,  # Frames a lost track is kept.
+      # False is ByteTrack's own: a track follows boxes of any class, so a label that flickers
+      # (a handwritten 2 read as a 7 for a frame) does not break it; True matches within a class.
+      track_class_aware=False,
   ))
 
 

@@ -60,7 +60,7 @@ def tracker_kwargs(config) -> dict:
   det = config.detection
   return dict(track_thresh=det.track_thresh, low_thresh=det.track_low_thresh,
               new_track_thresh=det.track_new_thresh, match_thresh=det.track_match_thresh,
-              track_buffer=det.track_buffer)
+              track_buffer=det.track_buffer, class_aware=det.track_class_aware)
 
 
 def _run_network(predict_fn, params, records, items, config, mesh, desc: str = 'evaluate'
@@ -135,7 +135,10 @@ def score(records: Sequence[Record], items, detections: list[dict], class_names,
   from vidjax.metrics import tracking
   truth = [_ground_truth(records[r].annotation, frame) for r, frame in items]
   predictions = box_metrics.coco_results(detections)
-  result = box_metrics.coco_eval(box_metrics.coco_ground_truth(truth, class_names), predictions)
+  coco_truth = box_metrics.coco_ground_truth(truth, class_names)
+  result = box_metrics.coco_eval(coco_truth, predictions)
+  agnostic = box_metrics.coco_eval(*box_metrics.class_agnostic(coco_truth, predictions))
+  result['agnostic_mAP'], result['agnostic_AP50'] = agnostic['mAP'], agnostic['AP50']
   by_video: dict[int, dict] = {}
   for (r, frame), found in zip(items, detections):
     by_video.setdefault(r, {})[frame] = (found['boxes'], found['scores'], found['labels'])

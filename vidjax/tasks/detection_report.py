@@ -1,6 +1,7 @@
 """What a detection run leaves behind, and `--mode predict` on a video.
 
-The workdir gets results.json (COCO mAP, AP50, AP75, AR100 and per-class AP;
+The workdir gets results.json (COCO mAP, AP50, AP75, AR100, per-class AP and
+AP50, and mAP / AP50 with every box in one class;
 HOTA, MOTA and IDF1 of the tracks; per split), `predictions_<split>.json`
 (COCO results, with the (video, frame) of each image id), per_class_ap_test.txt
 and the training curves. `--mode predict --video v.mp4` writes, under
@@ -23,8 +24,8 @@ from vidjax.data import decode
 from vidjax.tasks import predict_failures as failures
 
 SCALARS = ('mAP', 'AP50', 'AP75', 'AR100', 'HOTA', 'MOTA', 'IDF1')
-FIELDS = SCALARS + ('per_class_AP', 'DetA', 'AssA', 'IDSW', 'num_videos', 'num_frames',
-                    'num_tracked_videos', 'num_failed')
+FIELDS = SCALARS + ('per_class_AP', 'per_class_AP50', 'agnostic_mAP', 'agnostic_AP50', 'DetA',
+                    'AssA', 'IDSW', 'num_videos', 'num_frames', 'num_tracked_videos', 'num_failed')
 CURVE_PANELS = {'loss': ('train/loss', 'train/box', 'train/obj', 'train/cls'),
                 'eval': ('eval/mAP', 'eval/AP50', 'eval/HOTA', 'eval/IDF1'),
                 'learning rate': ('train/learning_rate',)}
@@ -49,9 +50,14 @@ def split_fields(result: dict) -> dict:
 
 
 def per_class_table(result: dict) -> str:
-  rows = [f"{'class':<24s} {'AP':>6s} {'boxes':>7s}"]
+  """AP@[.5:.95] and AP50 per class, then of all boxes as one class (what naming costs)."""
+  rows = [f"{'class':<24s} {'AP':>6s} {'AP50':>6s} {'boxes':>7s}"]
+  ap50, counts = result.get('per_class_AP50', {}), result['num_ground_truth']
   for name, ap in result['per_class_AP'].items():
-    rows.append(f"{name:<24s} {_number(ap):>6s} {result['num_ground_truth'][name]:>7d}")
+    rows.append(f"{name:<24s} {_number(ap):>6s} {_number(ap50.get(name)):>6s} {counts[name]:>7d}")
+  if 'agnostic_mAP' in result:
+    rows.append(f"{'(any class)':<24s} {_number(result['agnostic_mAP']):>6s} "
+                f"{_number(result['agnostic_AP50']):>6s} {sum(counts.values()):>7d}")
   return '\n'.join(rows)
 
 
