@@ -337,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   unknown = sorted(set(wanted) - set(keys))
   if unknown or not wanted:
     parser.error(f'--rows: unknown {unknown}; choose from {keys}')
+  if args.rescore and not args.reuse:
+    parser.error('--rescore scores reused rows again: give --reuse too')
   extra = ['--config.' + o.removeprefix('--config.') for o in args.override]
   command = shlex.join(['python', f'experiments/{NAME}.py',
                         *(sys.argv[1:] if argv is None else argv)])
@@ -344,8 +346,6 @@ def main(argv: Sequence[str] | None = None) -> int:
   machine = bench.machine()
 
   start = time.time()
-  if args.rescore and not args.reuse:
-    parser.error('--rescore scores reused rows again: give --reuse too')
   records = [run_row(row, extra, args.workdir_root, args.reuse, machine, args.rescore)
              for row in ROWS if row.key in wanted]
   first = next(r for r in ROWS if r.key in wanted)

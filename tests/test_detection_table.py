@@ -119,7 +119,6 @@ def test_target_checks_and_reuse_decision(tmp_path):
   assert detection_table.finished(tmp_path, config)['step'] == 7
 
 
-
 def test_rescore_scores_a_reused_row_again_with_the_config_as_it_is_now(tmp_path,
                                                                          tiny_detection_run):
   """--rescore: the same weights through `--mode evaluate`, its evaluation.json in the table;

@@ -52,12 +52,11 @@ def split_fields(result: dict) -> dict:
 def per_class_table(result: dict) -> str:
   """AP@[.5:.95] and AP50 per class, then of all boxes as one class (what naming costs)."""
   rows = [f"{'class':<24s} {'AP':>6s} {'AP50':>6s} {'boxes':>7s}"]
-  ap50, counts = result.get('per_class_AP50', {}), result['num_ground_truth']
+  ap50, counts = result['per_class_AP50'], result['num_ground_truth']
   for name, ap in result['per_class_AP'].items():
-    rows.append(f"{name:<24s} {_number(ap):>6s} {_number(ap50.get(name)):>6s} {counts[name]:>7d}")
-  if 'agnostic_mAP' in result:
-    rows.append(f"{'(any class)':<24s} {_number(result['agnostic_mAP']):>6s} "
-                f"{_number(result['agnostic_AP50']):>6s} {sum(counts.values()):>7d}")
+    rows.append(f"{name:<24s} {_number(ap):>6s} {_number(ap50[name]):>6s} {counts[name]:>7d}")
+  rows.append(f"{'(any class)':<24s} {_number(result['agnostic_mAP']):>6s} "
+              f"{_number(result['agnostic_AP50']):>6s} {sum(counts.values()):>7d}")
   return '\n'.join(rows)
 
 
