@@ -97,3 +97,23 @@ def test_postprocess_scores_labels_and_batch():
   np.testing.assert_array_equal(labels[:, 0], [2, 1])
   np.testing.assert_allclose(boxes[0, 0], decode_boxes(reg, centers, strides)[0, 5])
   np.testing.assert_allclose(boxes[1, 0], [0, 0, 32, 32])  # The stride-32 cell, 1 stride wide.
+
+
+def test_multi_label_offers_each_class_of_a_box_in_doubt():
+  """One box, classes 0.9 / 0.6 / 0.001 (obj 1): single-label gives class 0 only;
+  multi-label gives class 0 then class 1 at its own score on the same box, not class 2."""
+  centers, strides = anchor_points(32, 32, (8, 16, 32))
+  reg = jnp.zeros((1, 21, 4))
+  logit = lambda p: float(np.log(p / (1 - p)))
+  cls = jnp.full((1, 21, 3), -10.0).at[0, 7].set(jnp.array([logit(0.9), logit(0.6), -7.0]))
+  obj = jnp.full((1, 21), -10.0).at[0, 7].set(20.0)
+  outputs = {'cls': cls, 'obj': obj, 'reg': reg}
+  single = jax.jit(postprocess)(outputs, centers, strides)
+  multi = jax.jit(functools.partial(postprocess, multi_label=True))(outputs, centers, strides)
+  assert int(single[3].sum()) == 1 and int(single[2][0, 0]) == 0
+  boxes, scores, labels, valid = (np.asarray(x) for x in multi)
+  np.testing.assert_array_equal(valid.sum(1), [2])
+  np.testing.assert_array_equal(labels[0, :2], [0, 1])
+  np.testing.assert_allclose(scores[0, :2], [0.9, 0.6], rtol=1e-5)
+  np.testing.assert_allclose(boxes[0, 1], boxes[0, 0])
+  np.testing.assert_allclose(boxes[0, 0], decode_boxes(reg, centers, strides)[0, 7])

@@ -95,6 +95,12 @@ def test_box_detectors_are_a_kind_apart():
   with pytest.raises(UserError, match='train_crop'):
     tasks.get(config_lib.load(str(REPO / 'configs' / 'detection.py'),
                               ['data.train_crop=center']))
+  with pytest.raises(UserError, match='set --config.data.num_frames=4'):
+    tasks.get(config_lib.load(str(REPO / 'configs' / 'detection.py'),
+                              ['model.yolo.temporal=attention', 'data.num_frames=1']))
+  with pytest.raises(UserError, match='label_mode must be one of box, multi, track'):
+    tasks.get(config_lib.load(str(REPO / 'configs' / 'detection.py'),
+                              ['detection.label_mode=vote']))
 
 
 def test_coco_yolox_config_builds_a_yolox_s_sized_model():
@@ -145,6 +151,13 @@ def test_evaluate_and_predict_a_trained_workdir(tiny_detection_run, capsys):
   saved = json.loads((workdir / 'results.json').read_text())
   assert evaluated['test']['mAP'] == pytest.approx(saved['test']['mAP'])
   assert json.loads((workdir / 'evaluation.json').read_text())['test']['split'] == 'test'
+  # The other label modes: the same weights' each-box-its-best-class mAP is kept beside theirs.
+  for mode in ('multi', 'track'):
+    other = config.copy_and_resolve_references()
+    other.detection.label_mode = mode
+    scored = predict.evaluate(other, str(workdir))['test']
+    assert scored['box_label_mAP'] == pytest.approx(saved['test']['mAP']), mode
+    assert 0 <= scored['mAP'] <= 1 and scored['HOTA'] == pytest.approx(saved['test']['HOTA'])
   video = root / 'videos' / 'test_0000.mp4'
   found = predict.predict(config, str(workdir), [str(video)])
   printed = capsys.readouterr().out

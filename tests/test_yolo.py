@@ -95,6 +95,26 @@ def test_anchor_points_by_hand():
     anchor_points(60, 64, (8, 16, 32))
 
 
+def test_input_scale_is_the_upsampled_detector_in_data_pixels():
+  """input_scale=2 on 32x64 frames: the cells of 64x128 frames, anchors and strides halved."""
+  model = YoloDetector(num_classes=3, input_scale=2, **TINY)
+  _, shapes = _shapes(model, (2, 1, 32, 64, 3))
+  anchors = 8 * 16 + 4 * 8 + 2 * 4  # 64x128 at strides 8, 16, 32.
+  assert shapes['cls'] == (2, anchors, 3)
+  centers, strides = anchor_points(32, 64, (8, 16, 32), input_scale=2)
+  assert centers.shape == (anchors, 2)
+  np.testing.assert_array_equal(centers[[0, 1, 16]], [[2, 2], [6, 2], [2, 6]])
+  np.testing.assert_array_equal(strides[[0, 127, 128, 160]], [4, 4, 8, 16])
+  # Same weights, same frames: the scaled detector is the plain one on the upsampled frames.
+  video = jax.random.uniform(jax.random.key(1), (1, 1, 32, 64, 3))
+  params = _init(model, video)
+  big = jax.image.resize(video, (1, 1, 64, 128, 3), 'bilinear')
+  plain = YoloDetector(num_classes=3, **TINY).apply(params, big)
+  np.testing.assert_allclose(model.apply(params, video)['reg'], plain['reg'], atol=1e-5)
+  with pytest.raises(ValueError, match='input_scale'):
+    YoloDetector(num_classes=3, input_scale=0, **TINY).init(jax.random.key(0), video)
+
+
 def test_decode_boxes_by_hand():
   centers = np.array([[4, 4], [24, 40]], np.float32)
   strides = np.array([8, 16], np.float32)
@@ -166,4 +186,5 @@ def test_resnet_detection_config_starts_from_imagenet():
   assert config.model.yolo.backbone == 'resnet18'
   assert config.init.checkpoint == 'pretrained/resnet18-f37072fd.pth'
   assert tuple(config.data.mean) == (0.485, 0.456, 0.406)
+  assert config.model.yolo.input_scale == 1  # The ResNet reads the frames at their own size.
   assert config_lib.load('configs/detection.py', []).model.yolo.backbone == 'csp'

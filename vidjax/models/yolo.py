@@ -19,6 +19,12 @@ centre; one convention for both is simpler). `reg` is (dx, dy, log w,
 log h) in units of the level's stride: the box centre is anchor + d * s and
 its size exp(log size) * s.
 
+Small objects (`input_scale`): the frames are upsampled on the device before
+the backbone, so a 10-pixel digit covers input_scale**2 times the cells
+while the input pipeline and its cache stay at the data's size.
+`anchor_points` gives the cells in the data's pixels (strides divided by
+input_scale), so targets, loss and boxes never see the upsampled size.
+
 Video (`temporal`): every frame goes through the same backbone and neck
 (time folded into the batch); then, per level,
 - 'none': only the last frame is computed at all (the single-frame detector);
@@ -45,6 +51,7 @@ import math
 from typing import Any, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -245,9 +252,13 @@ class YoloDetector(nn.Module):
   temporal_heads: int = 4
   max_frames: int = 16  # Longest clip the attention's relative-time bias covers.
   prior_probability: float = 0.01  # Initial class and objectness score (YOLOX's).
+  input_scale: int = 1  # Frames are upsampled this much on the device (see `anchor_points`).
   dtype: Any = jnp.float32
 
   def _check(self, height, width):
+    if self.input_scale < 1:
+      raise ValueError(f'YoloDetector input_scale must be a whole number >= 1, '
+                       f'got {self.input_scale}')
     if self.backbone not in BACKBONES:
       raise ValueError(f"YoloDetector backbone must be one of {', '.join(BACKBONES)}, "
                        f"got '{self.backbone}'")
@@ -261,7 +272,7 @@ class YoloDetector(nn.Module):
     if len(self.strides) < 2 or list(self.strides) != stage_strides[-len(self.strides):]:
       raise ValueError(f'strides {tuple(self.strides)} must be the last stages of the backbone '
                        f'{tuple(stage_strides)}, at least two of them')
-    _check_divisible(height, width, self.strides)
+    _check_divisible(height * self.input_scale, width * self.input_scale, self.strides)
 
   @nn.compact
   def __call__(self, video, *, train: bool = False):  # No dropout or batch stats: train is unused.
@@ -273,6 +284,10 @@ class YoloDetector(nn.Module):
     frames = fold_time(video)  # [B*T, H, W, 3]
     if frames.dtype == jnp.uint8:
       frames = frames.astype(jnp.float32) / 255.0
+    if self.input_scale > 1:  # Small objects get input_scale**2 times the cells.
+      n, h, w, c = frames.shape
+      frames = jax.image.resize(frames, (n, h * self.input_scale, w * self.input_scale, c),
+                                'bilinear')
     frames = frames.astype(self.dtype)
     levels = len(self.strides)
     widths = list(self.widths[-levels:])
@@ -307,17 +322,25 @@ def _check_divisible(height: int, width: int, strides: Sequence[int]) -> None:
                      f'{max(strides)}; pad or resize them')
 
 
-def anchor_points(height: int, width: int, strides: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def anchor_points(height: int, width: int, strides: Sequence[int], input_scale: int = 1
+                  ) -> tuple[np.ndarray, np.ndarray]:
   """(centers [A, 2] float32: (x, y) of each cell's CENTRE in pixels, strides [A] float32),
-  level by level, row-major within a level: the order of the detector's outputs."""
-  _check_divisible(height, width, strides)
+  level by level, row-major within a level: the order of the detector's outputs.
+
+  Both are in the pixels of the frames the pipeline gives (height x width).
+  With `input_scale` the detector sees them upsampled, so a level of stride s
+  there is a stride of s / input_scale here: boxes, targets and the loss all
+  stay in the data's pixels.
+  """
+  scaled_h, scaled_w = height * input_scale, width * input_scale
+  _check_divisible(scaled_h, scaled_w, strides)
   centers, out_strides = [], []
   for s in strides:
-    ys, xs = np.meshgrid(np.arange(height // s), np.arange(width // s), indexing='ij')
+    ys, xs = np.meshgrid(np.arange(scaled_h // s), np.arange(scaled_w // s), indexing='ij')
     centers.append((np.stack([xs, ys], -1).reshape(-1, 2) + 0.5) * s)
-    out_strides.append(np.full(((height // s) * (width // s),), s))
-  return (np.concatenate(centers).astype(np.float32),
-          np.concatenate(out_strides).astype(np.float32))
+    out_strides.append(np.full(((scaled_h // s) * (scaled_w // s),), s))
+  return (np.concatenate(centers).astype(np.float32) / input_scale,
+          np.concatenate(out_strides).astype(np.float32) / input_scale)
 
 
 # exp(10) strides is far past any image; the clamp only stops an overflow to inf early in training.
@@ -348,4 +371,7 @@ def default_config() -> ml_collections.ConfigDict:
       temporal_heads=4,
       max_frames=16,
       prior_probability=0.01,
+      # 2 = the detector sees every frame upsampled 2x on the device: the levels' strides
+      # become 4 / 8 / 16 data pixels, while decoding and the frame cache stay at data size.
+      input_scale=1,
   ))

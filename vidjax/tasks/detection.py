@@ -46,6 +46,11 @@ def default_config() -> ml_collections.ConfigDict:
       nms_iou_threshold=0.65,
       pre_nms_top_k=1000,
       max_detections=100,  # Per frame: COCO's AR100.
+      # The classes COCO mAP scores: 'box' each box's best class (YOLOX's); 'multi' every
+      # (box, class) pair above score_threshold (Ultralytics' validation NMS); 'track' each
+      # tracked box its track's class, voted over the whole video (detection_vote.py; offline).
+      # With 'multi' or 'track', results.json keeps the 'box' mAP beside it.
+      label_mode='box',
       # ByteTrack (detection_tracker.py), MOT17's settings.
       track_thresh=0.5,
       track_low_thresh=0.1,
@@ -73,12 +78,18 @@ def loss(params, batch: dict, dropout_key, *, model, centers, strides, mean, std
   return total, parts
 
 
-def eval_step(params, batch: dict, *, model, centers, strides, mean, std, nms: dict):
+def eval_step(params, batch: dict, *, model, centers, strides, mean, std, nms: dict,
+              multi_label: bool = False):
   """Each clip's last frame -> {'boxes' [B, K, 4] in the clip's pixels, 'scores', 'labels',
-  'valid' [B, K]}, best first."""
+  'valid' [B, K]}, best first, one label per box; with `multi_label` also the same four
+  under 'multi_label_*', every (box, class) pair a candidate (for COCO mAP)."""
   outputs = model.apply(params, normalize(batch['video'], mean, std), train=False)
-  boxes, scores, labels, valid = postprocess(outputs, centers, strides, **nms)
-  return {'boxes': boxes, 'scores': scores, 'labels': labels, 'valid': valid}
+  names = ('boxes', 'scores', 'labels', 'valid')
+  result = dict(zip(names, postprocess(outputs, centers, strides, **nms)))
+  if multi_label:
+    multi = postprocess(outputs, centers, strides, multi_label=True, **nms)
+    result.update({f'multi_label_{k}': v for k, v in zip(names, multi)})
+  return result
 
 
 # ----------------------------------------------------------------------------
@@ -98,6 +109,13 @@ class Detection:
     if data.train_crop != 'none':
       raise UserError(f"task 'detection' scales whole frames (data.train_crop='none'); "
                       f"got '{data.train_crop}', whose crop the boxes would not follow")
+    temporal = config.model.yolo.temporal
+    if temporal != 'none' and data.num_frames < 2:
+      raise UserError(f"model.yolo.temporal='{temporal}' aggregates past frames, but "
+                      f"data.num_frames={data.num_frames}: set --config.data.num_frames=4")
+    if config.detection.label_mode not in evaluation.LABEL_MODES:
+      raise UserError(f"detection.label_mode must be one of {', '.join(evaluation.LABEL_MODES)}"
+                      f", got '{config.detection.label_mode}'")
     self.input_shape = (data.num_frames, data.height, data.width, 3)
     self.split_names = {'eval': data.eval_split, 'test': data.test_split}
     self.class_names: list[str] | None = None
@@ -112,8 +130,9 @@ class Detection:
 
   def anchors(self):
     """(centers [A, 2], strides [A]) of the model's input size."""
+    yolo = self.config.model.yolo
     return anchor_points(self.config.data.height, self.config.data.width,
-                         tuple(self.config.model.yolo.strides))
+                         tuple(yolo.strides), yolo.input_scale)
 
   def _normalisation(self) -> dict:
     return {'mean': tuple(self.config.data.mean), 'std': tuple(self.config.data.std)}
@@ -167,7 +186,7 @@ class Detection:
     nms = dict(iou_threshold=det.nms_iou_threshold, max_detections=det.max_detections,
                pre_nms_top_k=det.pre_nms_top_k, score_threshold=det.score_threshold)
     return functools.partial(eval_step, model=model, centers=centers, strides=strides, nms=nms,
-                             **self._normalisation())
+                             multi_label=det.label_mode == 'multi', **self._normalisation())
 
   def evaluator(self, model, mesh, params_sharding=None):
     """evaluate(params, split) for split in 'eval', 'test': every frame of every video."""

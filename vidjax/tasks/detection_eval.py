@@ -33,11 +33,13 @@ from jax.experimental import multihost_utils
 from vidjax import parallel, progress
 from vidjax.data import decode, decode_images
 from vidjax.data.records import Record
+from vidjax.tasks import detection_vote
 from vidjax.tasks.detection_targets import frame_boxes, scale_boxes
 from vidjax.tasks.detection_tracker import box_iou, track_video
 
 log = logging.getLogger(__name__)
-OUTPUTS = ('boxes', 'scores', 'labels', 'valid')
+# How boxes get their classes for COCO mAP (see `score`); tracks always take one per box.
+LABEL_MODES = ('box', 'multi', 'track')
 CROWD_IOU = 0.5  # A tracker box this close to a crowd box is not scored.
 
 
@@ -71,7 +73,7 @@ def _run_network(predict_fn, params, records, items, config, mesh, desc: str = '
   local = parallel.per_process_batch_size(global_size, mesh)
   mine = slice(jax.process_index() * local, (jax.process_index() + 1) * local)
   cached, failed = (-1, None), set()
-  outputs = {k: [] for k in OUTPUTS}
+  outputs: dict[str, list] = {}
   shown = progress.bar(-(-len(items) // global_size), desc, config.train.progress_bar, leave=False)
   for first in range(0, len(items), global_size):
     video = np.zeros((local, data.num_frames, data.height, data.width, 3), np.uint8)
@@ -89,8 +91,9 @@ def _run_network(predict_fn, params, records, items, config, mesh, desc: str = '
         indices = clip_indices(min(frame, len(frames) - 1), data.num_frames, data.frame_stride)
         video[row] = frames[indices]
     out = predict_fn(params, parallel.global_batch({'video': video}, mesh))
-    for k in OUTPUTS:
-      outputs[k].append(np.asarray(multihost_utils.process_allgather(out[k], tiled=True)))
+    for k, v in out.items():
+      outputs.setdefault(k, []).append(
+          np.asarray(multihost_utils.process_allgather(v, tiled=True)))
     shown.update(1)  # This batch's outputs are on the host.
   shown.close()
   unreadable = np.zeros(len(records), np.bool_)
@@ -125,33 +128,54 @@ def _without_crowd(rows: np.ndarray, crowd: np.ndarray) -> np.ndarray:
 
 
 def score(records: Sequence[Record], items, detections: list[dict], class_names, *,
-          tracker: dict) -> dict:
+          tracker: dict, label_mode: str = 'box', multi_label: list[dict] | None = None) -> dict:
   """COCO box metrics over every (record, frame) of `items` and MOT metrics over the videos.
 
   `detections[i]` is frame items[i]'s {'boxes' [M, 4] in the annotation's
-  pixels, 'scores' [M], 'labels' [M]}.
+  pixels, 'scores' [M], 'labels' [M]}, one label per box: these are tracked.
+  COCO scores them as they are (`label_mode` 'box'), after track-level voting
+  ('track', detection_vote.py), or scores `multi_label`, the same frames'
+  (box, class) pairs ('multi'); then 'box_label_mAP' / '_AP50' give the
+  first, so what the mode changed is on record.
   """
   from vidjax.metrics import detection as box_metrics  # pycocotools and trackeval: when scoring.
   from vidjax.metrics import tracking
-  truth = [_ground_truth(records[r].annotation, frame) for r, frame in items]
-  predictions = box_metrics.coco_results(detections)
-  coco_truth = box_metrics.coco_ground_truth(truth, class_names)
-  result = box_metrics.coco_eval(coco_truth, predictions)
-  agnostic = box_metrics.coco_eval(*box_metrics.class_agnostic(coco_truth, predictions))
-  result['agnostic_mAP'], result['agnostic_AP50'] = agnostic['mAP'], agnostic['AP50']
-  by_video: dict[int, dict] = {}
-  for (r, frame), found in zip(items, detections):
-    by_video.setdefault(r, {})[frame] = (found['boxes'], found['scores'], found['labels'])
-  gt, pred = {}, {}
+  if label_mode not in LABEL_MODES:
+    raise ValueError(f"detection.label_mode must be one of {', '.join(LABEL_MODES)}, "
+                     f"got '{label_mode}'")
+  if label_mode == 'multi' and multi_label is None:
+    raise ValueError("label_mode 'multi' needs the multi-label detections")
+  by_video: dict[int, dict[int, int]] = {}
+  for i, (r, frame) in enumerate(items):
+    by_video.setdefault(r, {})[frame] = i
+  scored, gt, pred = list(detections), {}, {}
   for r, frames in by_video.items():
     note = records[r].annotation
-    if note['num_frames'] < 2 or not np.any(np.asarray(note['track_ids']) >= 0):
+    has_tracks = note['num_frames'] >= 2 and np.any(np.asarray(note['track_ids']) >= 0)
+    if not has_tracks and label_mode != 'track':
       continue
-    name = records[r].video_id or str(r)
-    tracks = track_video(frames, **tracker)
-    gt[name] = _gt_tracks(note)
-    pred[name] = {t: _without_crowd(rows[:, :6], frame_boxes(note, t, crowd=True)[0])
-                  for t, rows in tracks.items()}
+    mine = {frame: detections[i] for frame, i in frames.items()}
+    matches: dict = {}
+    tracks = track_video({f: (d['boxes'], d['scores'], d['labels']) for f, d in mine.items()},
+                         matches=matches, **tracker)
+    if label_mode == 'track':
+      voted, tracks = detection_vote.relabel(mine, tracks, matches)
+      for frame, i in frames.items():
+        scored[i] = voted[frame]
+    if has_tracks:
+      name = records[r].video_id or str(r)
+      gt[name] = _gt_tracks(note)
+      pred[name] = {t: _without_crowd(rows[:, :6], frame_boxes(note, t, crowd=True)[0])
+                    for t, rows in tracks.items()}
+  truth = [_ground_truth(records[r].annotation, frame) for r, frame in items]
+  coco_truth = box_metrics.coco_ground_truth(truth, class_names)
+  predictions = box_metrics.coco_results(multi_label if label_mode == 'multi' else scored)
+  result = box_metrics.coco_eval(coco_truth, predictions)
+  if label_mode != 'box':
+    per_box = box_metrics.coco_eval(coco_truth, box_metrics.coco_results(detections))
+    result['box_label_mAP'], result['box_label_AP50'] = per_box['mAP'], per_box['AP50']
+  agnostic = box_metrics.coco_eval(*box_metrics.class_agnostic(coco_truth, predictions))
+  result['agnostic_mAP'], result['agnostic_AP50'] = agnostic['mAP'], agnostic['AP50']
   mot = tracking.mot_metrics(gt, pred) if gt else {}
   result.update({k: mot.get(k) for k in ('HOTA', 'DetA', 'AssA', 'MOTA', 'IDF1', 'IDSW')})
   result['num_tracked_videos'] = len(gt)
@@ -172,18 +196,21 @@ def evaluate_split(predict_fn, params, records: Sequence[Record], class_names, c
            for t in range(int(record.annotation['num_frames']))]
   outputs, failed = _run_network(predict_fn, params, records, items, config, mesh,
                                  f'evaluate {split}'.strip())
-  data, detections, kept = config.data, [], []
+  data, kept = config.data, []
+  sets = {prefix: [] for prefix in ('', 'multi_label_') if f'{prefix}valid' in outputs}
   for i, (r, frame) in enumerate(items):
     if r in failed:
       continue
     note = records[r].annotation
-    valid = outputs['valid'][i]
-    boxes = scale_boxes(outputs['boxes'][i][valid], (data.height, data.width),
-                        (note['height'], note['width']))
-    detections.append({'boxes': boxes, 'scores': outputs['scores'][i][valid],
-                       'labels': outputs['labels'][i][valid]})
+    for prefix, detections in sets.items():
+      valid = outputs[f'{prefix}valid'][i]
+      boxes = scale_boxes(outputs[f'{prefix}boxes'][i][valid], (data.height, data.width),
+                          (note['height'], note['width']))
+      detections.append({'boxes': boxes, 'scores': outputs[f'{prefix}scores'][i][valid],
+                         'labels': outputs[f'{prefix}labels'][i][valid]})
     kept.append((r, frame))
-  result = score(records, kept, detections, class_names, tracker=tracker_kwargs(config))
+  result = score(records, kept, sets[''], class_names, tracker=tracker_kwargs(config),
+                 label_mode=config.detection.label_mode, multi_label=sets.get('multi_label_'))
   result.update(num_videos=len(records) - len(failed), num_frames=len(kept),
                 num_failed=len(failed))
   return result

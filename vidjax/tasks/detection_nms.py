@@ -5,6 +5,10 @@ instead of shipping every anchor's prediction to the host:
 
 1. Each anchor's score is sigmoid(obj) * sigmoid(cls) of its best class, and
    that class is its label (YOLOX's post-processing: one label per anchor).
+   With `multi_label`, every (anchor, class) pair is a candidate instead, so
+   a box whose class is in doubt is also offered, at its lower score, as its
+   second class: Ultralytics' validation protocol (`multi_label=True` in its
+   NMS), which suits mAP; tracking keeps one label per box.
 2. The `pre_nms_top_k` highest-scoring anchors are kept, in score order; those
    under `score_threshold` are marked invalid but keep their slots.
 3. Greedy class-aware NMS over them: a box is kept unless an earlier
@@ -68,11 +72,17 @@ def nms_image(boxes, scores, labels, *, iou_threshold: float = 0.65, max_detecti
   return out_boxes, out_scores, out_labels, valid
 
 
-def postprocess(outputs, centers, strides, **nms_kwargs):
+def postprocess(outputs, centers, strides, multi_label: bool = False, **nms_kwargs):
   """The detector's outputs {'cls' [B, A, C], 'obj' [B, A], 'reg' [B, A, 4]} and
   `anchor_points` -> (boxes [B, K, 4] x0y0x1y1 pixels, scores [B, K], labels [B, K],
   valid [B, K]); keyword arguments go to `nms_image`."""
   boxes = decode_boxes(outputs['reg'], centers, strides)  # [B, A, 4]
   class_scores = jax.nn.sigmoid(outputs['obj'])[..., None] * jax.nn.sigmoid(outputs['cls'])
-  scores, labels = class_scores.max(-1), class_scores.argmax(-1)  # [B, A]
+  if multi_label:  # Candidates [B, A * C]: anchor-major, class-minor.
+    b, a, c = class_scores.shape
+    boxes = jnp.repeat(boxes, c, axis=1)
+    scores = class_scores.reshape(b, a * c)
+    labels = jnp.broadcast_to(jnp.tile(jnp.arange(c), a), (b, a * c))
+  else:
+    scores, labels = class_scores.max(-1), class_scores.argmax(-1)  # [B, A]
   return jax.vmap(functools.partial(nms_image, **nms_kwargs))(boxes, scores, labels)

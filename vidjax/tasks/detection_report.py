@@ -24,8 +24,9 @@ from vidjax.data import decode
 from vidjax.tasks import predict_failures as failures
 
 SCALARS = ('mAP', 'AP50', 'AP75', 'AR100', 'HOTA', 'MOTA', 'IDF1')
-FIELDS = SCALARS + ('per_class_AP', 'per_class_AP50', 'agnostic_mAP', 'agnostic_AP50', 'DetA',
-                    'AssA', 'IDSW', 'num_videos', 'num_frames', 'num_tracked_videos', 'num_failed')
+FIELDS = SCALARS + ('per_class_AP', 'per_class_AP50', 'agnostic_mAP', 'agnostic_AP50',
+                    'box_label_mAP', 'box_label_AP50', 'DetA', 'AssA', 'IDSW', 'num_videos',
+                    'num_frames', 'num_tracked_videos', 'num_failed')
 CURVE_PANELS = {'loss': ('train/loss', 'train/box', 'train/obj', 'train/cls'),
                 'eval': ('eval/mAP', 'eval/AP50', 'eval/HOTA', 'eval/IDF1'),
                 'learning rate': ('train/learning_rate',)}
@@ -38,6 +39,9 @@ def _number(value, digits: int = 3) -> str:
 def describe(result: dict) -> str:
   line = (f"mAP {_number(result['mAP'], 4)} AP50 {_number(result['AP50'])} "
           f"AP75 {_number(result['AP75'])} AR100 {_number(result['AR100'])}")
+  if result.get('box_label_mAP') is not None:  # mAP above is label_mode's.
+    line += (f" (each box its own best class: mAP {_number(result['box_label_mAP'], 4)} "
+             f"AP50 {_number(result['box_label_AP50'])})")
   if result.get('HOTA') is not None:
     line += (f"; HOTA {_number(result['HOTA'])} MOTA {_number(result['MOTA'])} "
              f"IDF1 {_number(result['IDF1'])}")
@@ -125,6 +129,7 @@ def predict(task, paths: list[str], restore, workdir: pathlib.Path) -> list:
   from vidjax.metrics import detection as box_metrics
   from vidjax.metrics import tracking
   from vidjax.tasks.detection_eval import tracker_kwargs
+  from vidjax.tasks import detection_vote
   from vidjax.tasks.detection_tracker import track_video
   out = workdir / 'predictions'
   skipped = failures.Skipped(paths)
@@ -146,8 +151,12 @@ def predict(task, paths: list[str], restore, workdir: pathlib.Path) -> list:
       skipped.add(path, f'cannot be decoded: {e.reason}')
       continue
     found = _detect(task, predict_fn, params, small, frames.shape[1:3])
+    matches: dict = {}
     tracks = track_video([(d['boxes'], d['scores'], d['labels']) for d in found],
-                         **tracker_kwargs(task.config))
+                         matches=matches, **tracker_kwargs(task.config))
+    if task.config.detection.label_mode == 'track':  # One class per track, drawn and written.
+      voted, tracks = detection_vote.relabel(dict(enumerate(found)), tracks, matches)
+      found = [voted[t] for t in range(len(found))]
     files = {'tracks': out / f'{name}_tracks.mp4', 'mot': out / f'{name}_mot.txt',
              'coco': out / f'{name}_coco.json'}
     even = frames[:, :frames.shape[1] // 2 * 2, :frames.shape[2] // 2 * 2]  # x264's 4:2:0.

@@ -183,7 +183,8 @@ def association_cost(track_boxes, track_labels, boxes, scores, labels, *, fuse_s
   return cost
 
 
-def _detections(boxes, scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _detections(boxes, scores, labels) -> tuple[np.ndarray, ...]:
+  """(boxes, scores, labels) of the proper detections, and their indices in the input."""
   boxes = np.asarray(boxes, np.float64)
   if boxes.size == 0:
     boxes = boxes.reshape(0, 4)
@@ -194,7 +195,7 @@ def _detections(boxes, scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarr
     raise ValueError(f'expected boxes [N, 4] (x0, y0, x1, y1), scores [N] and labels [N]; '
                      f'got {boxes.shape}, {scores.shape} and {labels.shape}')
   proper = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-  return boxes[proper], scores[proper], labels[proper]
+  return boxes[proper], scores[proper], labels[proper], np.flatnonzero(proper)
 
 
 @dataclasses.dataclass(eq=False)
@@ -208,6 +209,7 @@ class _Track:
   last_frame: int  # The last frame a detection matched it.
   confirmed: bool
   lost: bool = False
+  detection: int = -1  # The input index of this frame's matched detection; -1: none.
 
   @property
   def box(self) -> np.ndarray:
@@ -243,6 +245,7 @@ class ByteTracker:
     self._tracks: list[_Track] = []  # Live tracks, tracked and lost, in id order.
     self._frame = 0
     self._next_id = 1
+    self.matches: dict[int, int] = {}
 
   def _predict(self) -> None:
     if not self._tracks:
@@ -264,10 +267,10 @@ class ByteTracker:
     return ([(tracks[t], chosen[d]) for t, d in pairs], [tracks[t] for t in free_tracks],
             chosen[free_detections])
 
-  def _hit(self, track: _Track, box, score, label) -> None:
+  def _hit(self, track: _Track, box, score, label, detection: int) -> None:
     track.mean, track.covariance = kalman_update(track.mean, track.covariance,
                                                  xyxy_to_xyah(box))
-    track.score, track.label = float(score), label
+    track.score, track.label, track.detection = float(score), label, detection
     track.last_frame, track.lost, track.confirmed = self._frame, False, True
 
   def _drop_duplicates(self) -> None:
@@ -287,10 +290,13 @@ class ByteTracker:
   def update(self, boxes, scores, labels=None) -> np.ndarray:
     """One frame's detections: boxes [N, 4] (x0, y0, x1, y1) pixels, scores [N], labels [N]
     (None: one class) -> rows [M, 7] (x0, y0, x1, y1, track_id, score, label) of the
-    confirmed tracks seen in this frame, by track id."""
-    detections = _detections(boxes, scores, labels)
+    confirmed tracks seen in this frame, by track id. `self.matches` is then {track_id:
+    index of the input detection it matched} for those tracks."""
+    *detections, index = _detections(boxes, scores, labels)
     boxes, scores, labels = detections
     self._frame += 1
+    for track in self._tracks:
+      track.detection = -1
     self._predict()
     high = np.flatnonzero(scores >= self.track_thresh)
     low = np.flatnonzero((scores >= self.low_thresh) & (scores < self.track_thresh))
@@ -310,7 +316,7 @@ class ByteTracker:
     born_pairs, stillborn, free_high = self._match(
         unconfirmed, free_high, detections, self.unconfirmed_match_thresh, self.fuse_score)
     for track, d in pairs + low_pairs + born_pairs:
-      self._hit(track, boxes[d], scores[d], labels[d])
+      self._hit(track, boxes[d], scores[d], labels[d], int(index[d]))
 
     gone = {id(t) for t in stillborn}
     gone |= {id(t) for t in self._tracks
@@ -319,22 +325,26 @@ class ByteTracker:
     for d in free_high[scores[free_high] >= self.new_track_thresh]:
       mean, covariance = kalman_initiate(xyxy_to_xyah(boxes[d]))
       self._tracks.append(_Track(self._next_id, labels[d], float(scores[d]), mean, covariance,
-                                 self._frame, self._frame, confirmed=self._frame == 1))
+                                 self._frame, self._frame, confirmed=self._frame == 1,
+                                 detection=int(index[d])))
       self._next_id += 1
     self._drop_duplicates()
 
     shown = [t for t in self._tracks if t.confirmed and not t.lost]
+    self.matches = {t.track_id: t.detection for t in shown}
     rows = [[*t.box, t.track_id, t.score, t.label] for t in shown]
     return np.asarray(rows, np.float64).reshape(-1, len(ROW_FIELDS))
 
 
-def track_video(per_frame_detections: Mapping | Sequence, **kwargs) -> dict[int, np.ndarray]:
+def track_video(per_frame_detections: Mapping | Sequence, *, matches: dict | None = None,
+                **kwargs) -> dict[int, np.ndarray]:
   """A whole video's detections -> {frame: rows [M, 7]} for every frame, by a fresh
   `ByteTracker(**kwargs)`.
 
   `per_frame_detections` is {frame: (boxes, scores[, labels])} with 0-based frames, or a
   sequence of such tuples indexed by frame. A frame missing from a mapping (up to its
   last) has no detections, but the tracker still steps: the filter counts frames.
+  A `matches` dict given is filled with {frame: ByteTracker.matches of that frame}.
   """
   if isinstance(per_frame_detections, Mapping):
     frames = {int(frame): value for frame, value in per_frame_detections.items()}
@@ -344,5 +354,9 @@ def track_video(per_frame_detections: Mapping | Sequence, **kwargs) -> dict[int,
     frames = dict(enumerate(per_frame_detections))
   tracker = ByteTracker(**kwargs)
   empty = (np.zeros((0, 4)), np.zeros(0))
-  return {frame: tracker.update(*frames.get(frame, empty))
-          for frame in range(max(frames, default=-1) + 1)}
+  rows = {}
+  for frame in range(max(frames, default=-1) + 1):
+    rows[frame] = tracker.update(*frames.get(frame, empty))
+    if matches is not None:
+      matches[frame] = tracker.matches
+  return rows
