@@ -39,7 +39,7 @@ from experiments import reproduction  # noqa: E402
 CONFIG = 'configs/denoising.py'
 NAME = 'denoising_table'
 SIDECAR = 'denoising_table_run.json'  # Written in a workdir this script trained: its hardware.
-MODELS = {'fastdvdnet': 'FastDVDnet-style CNN, 5 frames',
+MODELS = {'fastdvdnet': 'FastDVDnet-style CNN, 5 frames shifted onto the centre',
           'single_frame': 'same CNN, centre frame only',
           'vae': 'convolutional VAE, 5 frames'}
 BASELINES = {'noisy': 'noisy input (unclipped)', 'nl_means': 'NLM, spatio-temporal (skimage)',

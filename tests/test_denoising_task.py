@@ -154,6 +154,7 @@ def test_the_full_scale_davis_config_is_the_fastdvdnet_recipe():
 def test_bad_settings_are_one_line_errors(tmp_path):
   for override, message in [('data.num_frames=4', 'must be odd'),
                             ('data.height=30', 'multiples of 4'),
-                            ("denoise.noise='speckle'", 'use one of gaussian')]:
+                            ("denoise.noise='speckle'", 'use one of gaussian'),
+                            ("model.fastdvdnet.align='flow'", 'use one of none, translation')]:
     with pytest.raises(UserError, match=message):
       tasks.get(tiny_config(tmp_path, override))

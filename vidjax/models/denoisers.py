@@ -26,6 +26,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from vidjax.models import frame_align
+
+ALIGN_MODES = ('none', 'translation')
 _he = nn.initializers.he_normal()  # FastDVDnet's init (Kaiming, fan-in): keeps ReLU stacks' scale.
 
 
@@ -151,7 +154,10 @@ class FastDVDNet(nn.Module):
   Stage 1, one DenBlock with shared weights (`stage1`), denoises the triplets
   (0, 1, 2), (1, 2, 3), (2, 3, 4); stage 2 (`stage2`) fuses the three results
   into the centre frame. The noise map joins every frame at both stages.
-  There is no motion compensation: the U-Nets learn to align implicitly.
+  There is no motion compensation (the U-Nets learn to align implicitly)
+  unless `align='translation'`: each frame is first shifted by whole pixels
+  onto the centre frame (frame_align.py), DVDnet's warping reduced to one
+  global translation, so the U-Nets learn only the motion it leaves.
 
   `single_frame=True` is the twin that measures the value of time: every
   input slot holds the centre frame, so architecture and parameters are the
@@ -167,6 +173,8 @@ class FastDVDNet(nn.Module):
   interm: int = 30  # Channels per frame after the grouped input conv.
   norm: str = 'group'  # group | none (see ConvAct for why not BatchNorm).
   single_frame: bool = False
+  align: str = 'none'  # none | translation: neighbours shifted onto the centre first (frame_align).
+  max_shift: int = 8  # translation: the largest shift searched, in pixels per axis.
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
   remat: bool = False
@@ -177,6 +185,10 @@ class FastDVDNet(nn.Module):
   def __call__(self, noisy, noise_map, *, train: bool = False):
     del train  # No dropout, no batch statistics: train and eval are the same function.
     _check_input(noisy, noise_map, self.window)
+    if self.align not in ALIGN_MODES:
+      raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got '{self.align}'")
+    if self.align == 'translation' and not self.single_frame:
+      noisy = frame_align.align_to_centre(noisy, self.max_shift)
     b = noisy.shape[0]
     block = nn.remat(DenBlock) if self.remat else DenBlock
     stage1 = block(self.features, self.interm, self.norm, self.dtype, self.param_dtype,
@@ -268,6 +280,8 @@ def fastdvdnet_default_config() -> ml_collections.ConfigDict:
       # camera motion, sigma 30, batch 8 x 64x64), for ~20% more time a step.
       norm='group',
       single_frame=False,  # True: the single-frame twin (centre frame in every slot).
+      align='none',  # none (the paper's) | translation (frame_align: global whole-pixel shifts).
+      max_shift=8,
   ))
 
 

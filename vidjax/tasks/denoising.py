@@ -29,7 +29,7 @@ from vidjax.data.records import NoTargets
 from vidjax.errors import UserError
 from vidjax.metrics import restoration
 from vidjax.models import build_denoiser
-from vidjax.models.denoisers import elbo_loss
+from vidjax.models.denoisers import ALIGN_MODES, elbo_loss
 from vidjax.tasks import denoising_eval, denoising_report
 
 NOISE_MODELS = ('gaussian', 'poisson_gaussian')
@@ -138,6 +138,9 @@ class Denoising:
     if data.height % 4 or data.width % 4:
       raise UserError(f'data.height and data.width must be multiples of 4 (two 2x '
                       f'downsamplings), got {data.height}x{data.width}')
+    align = config.model.fastdvdnet.get('align', 'none') if 'fastdvdnet' in config.model else 'none'
+    if config.model.name == 'fastdvdnet' and align not in ALIGN_MODES:
+      raise UserError(f"model.fastdvdnet.align is '{align}'; use one of {', '.join(ALIGN_MODES)}")
     low, high = denoise.train_sigma
     if not 0 <= low <= high:
       raise UserError(f'denoise.train_sigma must be (low, high) with 0 <= low <= high, '
