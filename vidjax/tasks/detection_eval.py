@@ -152,7 +152,8 @@ def score(records: Sequence[Record], items, detections: list[dict], class_names,
   for r, frames in by_video.items():
     note = records[r].annotation
     has_tracks = note['num_frames'] >= 2 and np.any(np.asarray(note['track_ids']) >= 0)
-    if not has_tracks and label_mode != 'track':
+    # One frame: a vote over a single detection is that detection's own label.
+    if not has_tracks and (label_mode != 'track' or note['num_frames'] < 2):
       continue
     mine = {frame: detections[i] for frame, i in frames.items()}
     matches: dict = {}
