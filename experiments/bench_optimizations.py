@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vidjax.models import cnn as cnn_lib
-from vidjax.models import space_time_attention as sta
+from vidjax.models import space_time_blocks
 from vidjax.models.lrcn import LRCN
 from vidjax.models.single_frame import SingleFrame
 
@@ -103,7 +103,7 @@ class LRCNChunked(LRCN):
     return logits.astype(jnp.float32)
 
 
-class EinsumAttention(sta.Attention):
+class EinsumAttention(space_time_blocks.Attention):
   """The same attention (same parameters) with the softmax written out."""
 
   @nn.compact
@@ -125,12 +125,12 @@ class EinsumAttention(sta.Attention):
 @contextlib.contextmanager
 def attention_class(cls):
   """Makes the transformer blocks build `cls` while tracing inside the block."""
-  saved = sta.Attention
-  sta.Attention = cls
+  saved = space_time_blocks.Attention
+  space_time_blocks.Attention = cls
   try:
     yield
   finally:
-    sta.Attention = saved
+    space_time_blocks.Attention = saved
 
 
 def model_kwargs(model) -> dict:

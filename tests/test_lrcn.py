@@ -90,3 +90,27 @@ def test_registry_rejects_unknown_names_and_options():
                                       'lrcn': {'hidden': 3}})
   with pytest.raises(UserError, match="model 'lrcn' has no option 'hidden'"):
     build_model(config, 5)
+
+
+@pytest.mark.parametrize('cls', [LRCN, SingleFrame])
+def test_frames_per_call_changes_speed_not_results(cls):
+  """One CNN call per frame, per 2 or 3 frames, or on all of them: same parameters,
+  same logits and gradients (the norms are per sample)."""
+  video = _video()
+  folded = cls(num_classes=5, frames_per_call=0, **SMALL)
+  params = folded.init(jax.random.key(1), video)
+  reference = jax.value_and_grad(lambda p: folded.apply(p, video).sum())(params)
+  for per_call in (1, 2, 3):
+    model = cls(num_classes=5, frames_per_call=per_call, **SMALL)
+    assert jax.tree.structure(model.init(jax.random.key(1), video)) == jax.tree.structure(params)
+    result = jax.value_and_grad(lambda p: model.apply(p, video).sum())(params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                 result, reference)
+
+
+@pytest.mark.parametrize('per_call', [4, -1])
+def test_frames_per_call_that_does_not_divide_the_clip_is_a_one_line_error(per_call):
+  model = LRCN(num_classes=5, frames_per_call=per_call, **SMALL)
+  with pytest.raises(UserError, match=f'frames_per_call={per_call} must be 0 .* divide the '
+                                       "clip's 6 frames; set model.<name>.frames_per_call"):
+    model.init(jax.random.key(1), _video())

@@ -82,6 +82,7 @@ def get_config():
   lrcn.bidirectional = False
   lrcn.head = 'mean'
   lrcn.dropout = 0.5
+  lrcn.frames_per_call = 0  # One CNN call on all B*T frames: the fast way on GPU/TPU.
 
   optim = config.optim
   optim.name = 'sgd'

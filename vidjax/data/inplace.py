@@ -59,12 +59,16 @@ def gathered_layout(clip: np.ndarray, height: int, width: int) -> np.ndarray:
 def store(out: np.ndarray, x: np.ndarray) -> None:
   """Writes float `x` [..., C] into `out`, rounding and saturating for uint8.
 
-  Rounds `x` in place (the caller's scratch). Copies one channel at a time:
-  `out` may be laid out otherwise, and numpy would loop over 3 values.
+  Saturates `x` in place (the caller's scratch), then rounds straight into
+  `out`: clip(rint(x)) == rint(clip(x)) for whole-number bounds, in one pass
+  fewer. One channel at a time: `out` may be laid out otherwise, and numpy
+  would loop over 3 values.
   """
   if out.dtype == np.uint8:
-    np.rint(x, out=x)
     np.clip(x, 0, 255, out=x)
+    for channel in range(x.shape[-1]):
+      np.rint(x[..., channel], out=out[..., channel], casting='unsafe')
+    return
   for channel in range(x.shape[-1]):
     np.copyto(out[..., channel], x[..., channel], casting='unsafe')
 

@@ -307,9 +307,9 @@ def color_jitter(clip: np.ndarray, rng: np.random.Generator, *,
       if blended is not x:
         x, slot = blended, 9 - slot
     np.clip(x, 0, top, out=x)
-  if clip.dtype == np.uint8:
-    np.rint(x, out=x)
-    np.clip(x, 0, 255, out=x)
+  if clip.dtype == np.uint8:  # x is in [0, 255] already (clipped, or the clip itself).
+    out = np.empty_like(x, dtype=np.uint8)  # In x's layout, as before.
+    return np.rint(x, out=out, casting='unsafe')
   return x.astype(clip.dtype)  # In x's layout, as before.
 
 

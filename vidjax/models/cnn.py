@@ -18,8 +18,7 @@ class FrameCNN(nn.Module):
 
   The map is flattened rather than mean-pooled so the embedding keeps where
   things are: direction of motion is then visible to the recurrence on top.
-  Time is folded into the batch by the caller, so one conv call covers all
-  frames (faster than vmap or a Python loop over T).
+  The caller decides how many frames one call sees (`per_frame`).
   """
   features: Sequence[int] = (16, 32, 64)
   embed_dim: int = 256
@@ -46,6 +45,27 @@ def fold_time(video):
   """[B, T, H, W, C] -> [B*T, H, W, C]."""
   b, t = video.shape[:2]
   return video.reshape((b * t,) + video.shape[2:])
+
+
+def per_frame(cnn, video, frames_per_call: int):
+  """`cnn` on every frame of video [B, T, H, W, C] -> features [B, T, ...].
+
+  Each call sees `frames_per_call` frames of every clip folded into its
+  batch; 0 folds all T into one call. The calls share `cnn`'s parameters and
+  every norm in it is per sample (GroupNorm, frozen BatchNorm), so the
+  outputs do not depend on the setting, only the speed: on XLA:CPU one call
+  per frame ran LRCN's step 1.6x (demo) to 2.0x (bench shape) faster than one
+  call on B*T frames (experiments/bench_optimizations.py), while an
+  accelerator wants the one large call.
+  """
+  b, t = video.shape[:2]
+  per_call = t if frames_per_call == 0 else frames_per_call
+  if per_call < 0 or t % per_call:
+    raise UserError(f'frames_per_call={frames_per_call} must be 0 (all frames in one call) or '
+                    f'divide the clip\'s {t} frames; set model.<name>.frames_per_call')
+  parts = [cnn(fold_time(video[:, i:i + per_call])) for i in range(0, t, per_call)]
+  parts = [x.reshape((b, per_call) + x.shape[1:]) for x in parts]
+  return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=1)
 
 
 def frame_backbone(backbone: str, features, embed_dim, dtype, param_dtype, remat) -> nn.Module:

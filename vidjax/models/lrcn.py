@@ -7,7 +7,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from vidjax.models.cnn import fold_time, frame_backbone
+from vidjax.models.cnn import frame_backbone, per_frame
 
 
 class LRCN(nn.Module):
@@ -32,6 +32,7 @@ class LRCN(nn.Module):
   param_dtype: Any = jnp.float32
   remat: bool = False
   backbone: str = 'frame_cnn'  # frame_cnn | resnet18 | resnet34 | resnet50
+  frames_per_call: int = 0  # Frames per CNN call, 0: all (see `cnn.per_frame`).
 
   def setup(self):
     if self.head not in ('last', 'mean'):
@@ -42,8 +43,7 @@ class LRCN(nn.Module):
     b, t = video.shape[:2]
     cnn = frame_backbone(self.backbone, self.cnn_features, self.cnn_embed_dim, self.dtype,
                          self.param_dtype, self.remat)
-    features = cnn(fold_time(video))
-    x = features.reshape(b, t, -1)  # [B, T, D]
+    x = per_frame(cnn, video, self.frames_per_call).reshape(b, t, -1)  # [B, T, D]
     for i in range(self.lstm_layers):
       def rnn(name):
         # parent=None: the cell's parameters live under the RNN's name.
@@ -75,4 +75,7 @@ def default_config() -> ml_collections.ConfigDict:
       head='last',  # last | mean (over time)
       dropout=0.0,
       unroll=1,  # LSTM steps per scan iteration.
+      # Frames per CNN call: 1 is fastest on CPU (1.6x for this config's step), 0 (all frames
+      # in one call) on GPU/TPU. The outputs are the same either way.
+      frames_per_call=1,
   ))

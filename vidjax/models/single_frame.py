@@ -11,7 +11,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from vidjax.models.cnn import fold_time, frame_backbone
+from vidjax.models.cnn import frame_backbone, per_frame
 
 
 class SingleFrame(nn.Module):
@@ -24,17 +24,17 @@ class SingleFrame(nn.Module):
   param_dtype: Any = jnp.float32
   remat: bool = False
   backbone: str = 'frame_cnn'  # frame_cnn | resnet18 | resnet34 | resnet50
+  frames_per_call: int = 0  # Frames per CNN call, 0: all (see `cnn.per_frame`).
 
   @nn.compact
   def __call__(self, video, *, train: bool = False):  # [B, T, H, W, C] -> [B, K]
-    b, t = video.shape[:2]
     cnn = frame_backbone(self.backbone, self.cnn_features, self.cnn_embed_dim, self.dtype,
                          self.param_dtype, self.remat)
-    x = cnn(fold_time(video))
+    x = per_frame(cnn, video, self.frames_per_call)  # [B, T, D]
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
-                      name='head')(x)  # [B*T, K]
-    return logits.reshape(b, t, -1).mean(axis=1).astype(jnp.float32)
+                      name='head')(x)  # [B, T, K]
+    return logits.mean(axis=1).astype(jnp.float32)
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -44,4 +44,5 @@ def default_config() -> ml_collections.ConfigDict:
       cnn_features=(16, 32, 64, 64),
       cnn_embed_dim=128,
       dropout=0.0,
+      frames_per_call=1,  # As LRCN's: 1 on CPU, 0 (one call for all frames) on GPU/TPU.
   ))
