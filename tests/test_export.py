@@ -61,12 +61,13 @@ def test_exported_function_matches_the_model_at_two_batch_sizes(exported, tiny_a
   _, model, params, _, _ = predict.restore_params(config, str(workdir))
   apply = jax.jit(lambda p, x: model.apply(p, normalize(x, config.data.mean, config.data.std),
                                            train=False))
-  logits = np.asarray(apply(params, video))
   for name, rows in [('one', 1), ('three', 3)]:
     got = np.load(tmp_path / f'{name}.npz')
-    np.testing.assert_allclose(got['logits'], logits[:rows], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(got['probabilities'], jax.nn.softmax(logits[:rows]),
-                               rtol=1e-5, atol=1e-6)
+    # The same function, compiled for a symbolic batch: float32 rounding apart (XLA:CPU
+    # picks its conv kernels by shape, and LRCN's CNN sees one frame of each clip per call).
+    logits = np.asarray(apply(params, video[:rows]))
+    np.testing.assert_allclose(got['logits'], logits, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got['probabilities'], jax.nn.softmax(logits), rtol=1e-4, atol=1e-5)
 
 
 def test_description_says_how_to_make_the_input(exported):

@@ -36,10 +36,16 @@ def test_layer_rows_sum_to_the_whole_model_and_count_every_scan_step():
   cell = rows['lstm_0/cell']
   assert cell['calls'] == 8 and not cell['has_children'] and rows['lstm_0']['has_children']
   assert abs(rows['lstm_0']['flops']) < 0.001 * cell['flops']  # All of the RNN is its 8 steps.
-  assert rows['cnn/conv_0']['output'] == (8, 32, 32, 16) and rows['cnn/conv_0']['params'] == 432
+  # The CNN runs once per frame (frames_per_call=1): 8 calls on one frame each, all counted.
+  conv = rows['cnn/conv_0']
+  assert conv['output'] == (1, 32, 32, 16) and conv['params'] == 432 and conv['calls'] == 8
+  # 3x3 stride 2 'SAME' on 64 px pads one side: per axis 31 outputs see 3 taps, 1 sees 2 (95).
+  assert conv['flops'] == 8 * 2 * 95 * 95 * 3 * 16
+  assert rows['']['flops'] < 0.001 * lrcn['gflops_per_clip'] * 1e9  # Nothing left uncounted.
   assert not any(r['depth'] > 2 for r in rows.values())
   lines = summary.layer_table(lrcn)
   assert any(line.split()[:2] == ['cell', 'x8'] for line in lines)
+  assert any(line.split()[:2] == ['conv_0', 'x8'] for line in lines)
   assert lines[-1].startswith('sum of rows: 325,020 parameters')
 
 

@@ -55,11 +55,13 @@ def layer_costs(model, clip_shape: tuple[int, ...], depth: int = 2, dtype=jnp.fl
   A row with children shown counts only what is not in them, so the rows
   sum to the whole model: parameters exactly, FLOPs to the root's count.
 
-  flax lowers each module's call alone. A scan body is traced once per scan,
-  so its FLOPs are multiplied by `calls`, the number of steps it runs: under
-  `jax.disable_jit` a scan runs its body once per step (plus flax's one
-  shape-finding trace). Lowered under `disable_jit` too, every scan is fully
-  unrolled, including scans of models without an `unroll` field.
+  flax lowers each module's call alone, and the table keeps a module's first
+  call, so its FLOPs are multiplied by `calls`. A module called several times
+  from Python (LRCN's CNN, once per frame) is traced that many times. A scan
+  body is traced once per scan (plus flax's one shape-finding trace) but runs
+  once per step under `jax.disable_jit`: the difference counts the steps.
+  Lowered under `disable_jit` too, every scan is fully unrolled, including
+  scans of models without an `unroll` field.
   """
   from flax.linen import summary as flax_summary  # Private API: see the docstring.
 
@@ -76,15 +78,18 @@ def layer_costs(model, clip_shape: tuple[int, ...], depth: int = 2, dtype=jnp.fl
   with jax.disable_jit():
     stepped = calls()
     rows = table(depth, False, True)
-  total = {r.path: (stepped[r.path, r.method] - traced[r.path, r.method] + 1) * r.flops
-           for r in rows}
+
+  def times(key):  # Python calls where nothing steps, else a scan's steps.
+    return traced[key] if stepped[key] == traced[key] else stepped[key] - traced[key] + 1
+
+  total = {r.path: times((r.path, r.method)) * r.flops for r in rows}
   out = []
   for r in rows:
     children = [p for p in total if len(p) == len(r.path) + 1 and p[:-1] == r.path]
     leaves = [x for x in jax.tree.leaves(r.outputs) if hasattr(x, 'shape')]
     out.append({'path': '/'.join(r.path), 'depth': len(r.path), 'module': type(r.module_copy).__name__,
                 'output': tuple(leaves[-1].shape) if leaves else (),
-                'calls': stepped[r.path, r.method] - traced[r.path, r.method] + 1,
+                'calls': times((r.path, r.method)),
                 'params': count_params(r.counted_variables),
                 'flops': float(total[r.path] - sum(total[p] for p in children)),
                 'has_children': bool(children)})
